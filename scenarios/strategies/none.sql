@@ -1,0 +1,1 @@
+-- Keys only: primary keys and foreign keys from schema.sql / constraints.sql, no secondary index.
