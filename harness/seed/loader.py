@@ -1,0 +1,178 @@
+"""Seeding: generate a tier's rows, load them with binary COPY, build a strategy's indexes, in one transaction.
+
+One transaction makes re-seeding atomic: an interrupted seed leaves the previous data (and manifest)
+exactly as it was. Creating the tables in that transaction also lets COPY skip WAL and freeze rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import psycopg
+
+from harness import __version__, paths
+from harness.config import Tier, load_tier
+from harness.db import connect
+from harness.errors import DatabaseError, UnsafeOperation
+from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER, copy_chunks
+from harness.seed.generate import TableData, generate
+from harness.seed.manifest import (
+    MANIFEST_TABLE,
+    Manifest,
+    read_manifest,
+    table_checksum,
+    write_manifest,
+)
+from harness.strategies import apply_strategy, load_strategy
+
+SEED_LOCK_KEY = 0x6861726E  # "harn": one seed at a time per database
+TABLES = ["users", "courses", "lessons", "enrollments", "user_progress", "behavior_logs", "points_ledger"]
+
+# on_progress(table, rows_done, rows_total)
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    intact: bool
+    expected: str
+    actual: str
+    problems: list[str]
+
+
+def seed(
+    dsn: str,
+    tier: str | Tier,
+    seed: int = 42,
+    strategy: str = "baseline",
+    *,
+    force: bool = False,
+    on_progress: ProgressCallback | None = None,
+    scenarios: Path | None = None,
+) -> Manifest:
+    """Replace the harness's tables with ``tier``'s data for ``seed`` and build ``strategy``'s indexes."""
+    scenarios = scenarios or paths.scenarios_dir()
+    tier = tier if isinstance(tier, Tier) else load_tier(tier, scenarios / "tiers")
+    chosen = load_strategy(strategy, scenarios / "strategies")
+    schema_sql = (scenarios / "schema.sql").read_text()
+    constraints_sql = (scenarios / "constraints.sql").read_text()
+    durations: dict[str, float] = {}
+    started = time.perf_counter()
+    tables = generate(tier, seed)
+    durations["generate"] = time.perf_counter() - started
+    with connect(dsn, autocommit=False) as conn:
+        try:
+            conn.execute("SET LOCAL statement_timeout = 0")
+            conn.execute("SET LOCAL TimeZone = 'UTC'")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [SEED_LOCK_KEY])
+            previous = read_manifest(conn)
+            refuse_foreign_tables(conn, previous, force)
+            conn.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES))
+            conn.execute(schema_sql)
+            t0 = time.perf_counter()
+            for table in tables:
+                _copy_table(conn, table, on_progress)
+            durations["copy"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            conn.execute(constraints_sql)
+            durations["constraints"] = time.perf_counter() - t0
+            applied = apply_strategy(conn, chosen, TABLES, previous.indexes if previous else [],
+                                     scenarios / "strategies")  # fmt: skip
+            durations["indexes"] = applied.build_s
+            t0 = time.perf_counter()
+            conn.execute("ANALYZE " + ", ".join(TABLES))
+            durations["analyze"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            checksum = table_checksum(conn, TABLES)
+            durations["checksum"] = time.perf_counter() - t0
+            durations["total"] = time.perf_counter() - started
+            manifest = Manifest(
+                tier=tier.name,
+                seed=seed,
+                strategy=chosen.name,
+                anchor_date=tier.anchor_date.isoformat(),
+                tables=TABLES,
+                row_counts={t.name: t.rows for t in tables},
+                checksum=checksum,
+                indexes=applied.created,
+                durations_s={k: round(v, 3) for k, v in durations.items()},
+                harness_version=__version__,
+                generator_versions=generator_versions(),
+                seeded_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                tier_file_sha256=hashlib.sha256(tier.path.read_bytes()).hexdigest(),
+                index_build_s=round(applied.build_s, 3),
+            )
+            write_manifest(conn, manifest)
+            conn.commit()
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"connection lost while seeding (previous data kept): {exc}".strip()) from None
+    return manifest
+
+
+def _copy_table(conn: psycopg.Connection, table: TableData, on_progress: ProgressCallback | None) -> None:
+    """Stream one table's binary COPY, reporting progress after each chunk of rows."""
+    done = 0
+    if on_progress:
+        on_progress(table.name, 0, table.rows)
+    statement = f"COPY {table.name} ({', '.join(table.columns)}) FROM STDIN (FORMAT binary, FREEZE)"
+    with conn.cursor().copy(statement) as copy:
+        for chunk in copy_chunks(table.values):
+            copy.write(chunk)
+            if on_progress and chunk is not HEADER and chunk is not TRAILER:
+                done = min(table.rows, done + CHUNK_ROWS)
+                on_progress(table.name, done, table.rows)
+
+
+def refuse_foreign_tables(conn: psycopg.Connection, manifest: Manifest | None, force: bool) -> None:
+    """Refuse to write into a database holding tables the harness did not create, unless forced."""
+    present = [
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+        ).fetchall()
+    ]
+    ours = set(manifest.tables if manifest else []) | {MANIFEST_TABLE}
+    foreign = [t for t in present if t not in ours]
+    if foreign and not force:
+        clash = [t for t in foreign if t in TABLES]
+        detail = f" (would replace: {', '.join(clash)})" if clash else ""
+        raise UnsafeOperation(
+            f"database holds tables the harness did not create: {', '.join(foreign[:10])}"
+            f"{' …' if len(foreign) > 10 else ''}{detail}; use an empty database, or pass --force"
+        )
+
+
+def verify(dsn: str) -> VerifyResult:
+    """Recompute the checksum and row counts of the seeded data and compare them with the manifest."""
+    with connect(dsn) as conn:
+        manifest = read_manifest(conn)
+        if manifest is None:
+            return VerifyResult(False, "", "", ["no harness manifest: this database was not seeded by harness"])
+        problems = []
+        for table, expected in manifest.row_counts.items():
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            if row is None or row[0] != expected:
+                problems.append(f"{table}: {row[0] if row else '?'} rows, manifest says {expected}")
+        actual = table_checksum(conn, manifest.tables)
+        if actual != manifest.checksum:
+            problems.append("checksum differs from the manifest: the data was modified since it was seeded")
+        current = generator_versions()
+        for package, seeded_with in manifest.generator_versions.items():
+            if current.get(package) != seeded_with:
+                problems.append(
+                    f"note: seeded with {package} {seeded_with}, this machine has {current.get(package)}; "
+                    "a re-seed here may produce different rows"
+                )
+        intact = not [p for p in problems if not p.startswith("note:")]
+        return VerifyResult(intact, manifest.checksum, actual, problems)
+
+
+def generator_versions() -> dict[str, str]:
+    """Versions of what generates the data (numpy streams and Faker word lists can change across releases)."""
+    return {"numpy": version("numpy"), "faker": version("faker")}

@@ -1,0 +1,71 @@
+"""Shared fixtures: one real embedded PostgreSQL for the session, a fresh database per test that asks."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from harness.server import EmbeddedServer
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_HOME = Path(os.environ.get("HARNESS_TEST_HOME", REPO / ".harness" / "test"))
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EmbeddedServer]:
+    """The test session's embedded cluster (persistent while the session runs, stopped at the end)."""
+    server = EmbeddedServer(TEST_HOME)
+    server.ensure_running(persistent=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(pg_server: EmbeddedServer) -> str:
+    port = pg_server.status().port
+    assert port is not None
+    return pg_server.dsn(port, "postgres")
+
+
+@pytest.fixture
+def new_database(admin_dsn: str, pg_server: EmbeddedServer) -> Callable[[], str]:
+    """Factory: create an empty database for this test and return its DSN (dropped afterwards)."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"t{os.getpid()}_{next(_counter)}"
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        created.append(name)
+        port = pg_server.status().port
+        assert port is not None
+        return pg_server.dsn(port, name)
+
+    yield make  # type: ignore[misc]
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def fresh_dsn(new_database: Callable[[], str]) -> str:
+    return new_database()
+
+
+def run_harness(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user types it (a separate process), with the test cluster as its home."""
+    full_env = {**os.environ, "HARNESS_HOME": str(TEST_HOME), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=timeout, check=False,
+    )
