@@ -7,7 +7,7 @@
     │   ├── ServerError   (3)     the embedded PostgreSQL could not be created/started/stopped
     │   └── DatabaseError (3)     unreachable, crashed, or lost connection mid-work
     ├── UnsafeOperation   (2)     refusing to touch a database the harness does not own (use --force)
-    └── Interrupted       (130)   SIGINT/SIGTERM
+    └── Interrupted       (130)   SIGINT (143 for SIGTERM)
 
 The CLI turns these into ``Error: …`` and the exit code; only ``--debug`` shows a traceback.
 """
@@ -70,6 +70,8 @@ class DatabaseError(EnvironmentFailure):
 
 
 class Interrupted(HarnessError):
-    """Raised when SIGINT or SIGTERM asks the harness to stop."""
+    """Raised when SIGINT or SIGTERM asks the harness to stop (130, or 143 for SIGTERM)."""
 
-    exit_code = EXIT_INTERRUPTED
+    def __init__(self, message: str = "interrupted", exit_code: int = EXIT_INTERRUPTED):
+        super().__init__(message)
+        self.exit_code = exit_code

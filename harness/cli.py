@@ -1,0 +1,268 @@
+"""The `harness` command line: options → one library call → output and an exit code. Nothing else.
+
+Exit codes (every command): 0 passed · 1 a performance/plan check failed · 2 bad input · 3 database or
+environment failure · 130 interrupted (143 on SIGTERM).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness import __version__, db
+from harness.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HarnessError, Interrupted
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Session:
+    """Per-invocation state: the database target, resolved once, and the embedded server to release."""
+
+    def __init__(self, dsn: str | None, pg_bin: str | None):
+        self.dsn_option = dsn
+        self.pg_bin = pg_bin
+        self._target: db.Target | None = None
+
+    @property
+    def target(self) -> db.Target:
+        if self._target is None:
+            self._target = db.resolve(self.dsn_option, pg_bin=self.pg_bin)
+            if self._target.server is not None:
+                atexit.register(self._target.server.release)
+        return self._target
+
+    def release(self) -> None:
+        if self._target is not None and self._target.server is not None:
+            self._target.server.release()
+
+
+def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--dsn and --pg-bin, turned into a `session` keyword argument."""
+
+    @click.option("--dsn", envvar="HARNESS_DSN", help="PostgreSQL DSN (default: the embedded cluster).")
+    @click.option("--pg-bin", type=click.Path(file_okay=False), help="Directory of PostgreSQL server binaries.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, dsn: str | None, pg_bin: str | None, **kwargs: Any) -> Any:
+        session = Session(dsn, pg_bin)
+        try:
+            return command(*args, session=session, **kwargs)
+        finally:
+            session.release()
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """PostgreSQL benchmark and performance-regression harness."""
+    ctx.obj = {"debug": debug}
+
+
+# -- db -------------------------------------------------------------------------------------------
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Manage the embedded PostgreSQL cluster (.harness/pg)."""
+
+
+def _embedded(pg_bin: str | None = None):  # type: ignore[no-untyped-def]
+    from harness.server import EmbeddedServer  # noqa: PLC0415
+
+    return EmbeddedServer(db.harness_home(), pg_bin=pg_bin)
+
+
+@db_group.command("start")
+@click.option("--pg-bin", type=click.Path(file_okay=False), help="Directory of PostgreSQL server binaries.")
+def db_start(pg_bin: str | None) -> int:
+    """Start the cluster and keep it running after this command."""
+    server = _embedded(pg_bin)
+    dsn = server.ensure_running(persistent=True)
+    out.print(f"running: {dsn}  (data: {server.data_dir}; stop with `harness db stop`)")
+    return 0
+
+
+@db_group.command("stop")
+def db_stop() -> int:
+    """Stop the cluster."""
+    stopped = _embedded().stop()
+    out.print("stopped" if stopped else "not running")
+    return 0
+
+
+@db_group.command("status")
+def db_status() -> int:
+    """Say whether the cluster runs, where, and as whom."""
+    server = _embedded()
+    status = server.status()
+    state = "running" if status.running else "stopped"
+    details = f"pid {status.pid}, port {status.port}" if status.running else "not running"
+    out.print(f"{state}: {details}; data {status.data_dir}; server user {server.user.name}")
+    if status.running:
+        out.print(f"dsn: {server.dsn(status.port or 0)}")
+    return 0
+
+
+@db_group.command("url")
+def db_url() -> int:
+    """Print the cluster's DSN (starting it, and keeping it running)."""
+    out.print(_embedded().ensure_running(persistent=True))
+    return 0
+
+
+@db_group.command("destroy")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_destroy(yes: bool) -> int:
+    """Stop the cluster and delete its data directory."""
+    server = _embedded()
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"delete {server.data_dir}?", abort=True)
+    server.destroy()
+    out.print(f"deleted {server.data_dir}")
+    return 0
+
+
+# -- seed and indexes -------------------------------------------------------------------------------
+
+
+@cli.command("seed")
+@click.option("--tier", default="test", show_default=True, help="Tier name (scenarios/tiers/NAME.toml) or path.")
+@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Random seed.")
+@click.option("--strategy", default="baseline", show_default=True, help="Index strategy to build.")
+@click.option("--force", is_flag=True, help="Write even into a database holding tables harness did not create.")
+@click.option("--verify", is_flag=True, help="Only recompute the checksum of the seeded data and compare.")
+@database_options
+def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
+    """Seed a tier deterministically (replacing the harness's tables atomically)."""
+    from harness import seed as seeding  # noqa: PLC0415
+
+    if verify:
+        result = seeding.verify(session.target.dsn)
+        for problem in result.problems:
+            (out if problem.startswith("note:") else err).print(problem)
+        out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
+        return 0 if result.intact else 1
+    with _table_progress() as on_progress:
+        manifest = seeding.seed(session.target.dsn, tier, seed_value, strategy, force=force, on_progress=on_progress)
+    seconds = manifest.durations_s["total"]
+    out.print(
+        f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
+        f"{manifest.total_rows:,} rows in {seconds:.2f} s ({manifest.total_rows / seconds:,.0f} rows/s), "
+        f"checksum {manifest.checksum[:16]}"
+    )
+    return 0
+
+
+@cli.group("indexes")
+def indexes_group() -> None:
+    """Index strategies (scenarios/strategies/*.sql)."""
+
+
+@indexes_group.command("list")
+def indexes_list() -> int:
+    """List the strategies and their indexes."""
+    from harness.strategies import available_strategies, load_strategy  # noqa: PLC0415
+
+    for name in available_strategies():
+        strategy = load_strategy(name)
+        out.print(f"{name}: {len(strategy.indexes)} indexes  {', '.join(strategy.index_names)}")
+    return 0
+
+
+@indexes_group.command("apply")
+@click.argument("strategy")
+@click.option("--force", is_flag=True, help="Apply even if the database was not seeded by harness.")
+@database_options
+def indexes_apply(strategy: str, force: bool, session: Session) -> int:
+    """Switch the seeded data to STRATEGY's indexes."""
+    from harness.strategies import switch_strategy  # noqa: PLC0415
+
+    applied = switch_strategy(session.target.dsn, strategy, force=force)
+    out.print(
+        f"strategy {applied.strategy}: dropped {len(applied.dropped)}, built {len(applied.created)} "
+        f"indexes in {applied.build_s:.2f} s"
+    )
+    return 0
+
+
+# -- plumbing -------------------------------------------------------------------------------------
+
+
+class _table_progress:  # noqa: N801 - used like a function in a with-statement
+    """A rich progress bar per table, with rows/s, as a seeding progress callback."""
+
+    def __enter__(self) -> Callable[[str, int, int], None]:
+        self.progress = Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=not err.is_terminal,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.progress.start()
+        return self.update
+
+    def update(self, table: str, done: int, total: int) -> None:
+        if table not in self.tasks:
+            self.tasks[table] = self.progress.add_task(table, total=total, rate="")
+        task = self.tasks[table]
+        elapsed = self.progress.tasks[task].elapsed or 0
+        rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
+        self.progress.update(task, completed=done, rate=rate)
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Interrupted("terminated (SIGTERM)", exit_code=143)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the command, map every failure to its exit code, never show a traceback by default."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = cli.main(args=args, prog_name="harness", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Abort:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code if exc.exit_code != 1 else EXIT_BAD_INPUT
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted: partial results kept, server stopped")
+        return EXIT_INTERRUPTED
+    except Interrupted as exc:
+        err.print(f"interrupted: {exc}")
+        return exc.exit_code
+    except HarnessError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"Error: {exc}", markup=False)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
