@@ -199,6 +199,141 @@ def indexes_apply(strategy: str, force: bool, session: Session) -> int:
     return 0
 
 
+# -- run ------------------------------------------------------------------------------------------
+
+
+@cli.command("run")
+@click.option("--tier", default="test", show_default=True, help="Tier to measure on (seeded if not present).")
+@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
+@click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding).")
+@click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
+@click.option("--only", multiple=True, help="Measure only this query (repeatable, or comma-separated).")
+@click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1), help="Timed runs per query.")
+@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
+@click.option("--budget", "budget_ms", type=click.FloatRange(min=0, min_open=True), help="p95 budget in ms for every query.")
+@click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
+@click.option("--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail).")
+@click.option("--no-seed", is_flag=True, help="Measure the data as it is; never seed.")
+@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
+@click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/<run-id>/.")
+@database_options
+def run_command(
+    tier: str,
+    seed_value: int,
+    strategy: str | None,
+    queries_dir: Path | None,
+    only: tuple[str, ...],
+    iterations: int,
+    warmup: int,
+    budget_ms: float | None,
+    prepare: str | None,
+    allow_few_samples: bool,
+    no_seed: bool,
+    force: bool,
+    reports_dir: Path | None,
+    session: Session,
+) -> int:
+    """Measure every query: EXPLAIN ANALYZE + timed runs, gate p95 and index use, write reports."""
+    from harness import paths  # noqa: PLC0415
+    from harness.measure import MeasureOptions  # noqa: PLC0415
+    from harness.report import write_reports  # noqa: PLC0415
+    from harness.run import RunOptions, run  # noqa: PLC0415
+
+    options = RunOptions(
+        tier=tier,
+        seed=seed_value,
+        strategy=strategy,
+        queries_dir=queries_dir,
+        only=tuple(name for item in only for name in item.split(",") if name),
+        budget_ms=budget_ms,
+        measure=MeasureOptions(iterations=iterations, warmup=warmup, prepare=prepare),
+        allow_few_samples=allow_few_samples,
+        seed_if_needed=not no_seed,
+        force=force,
+    )
+    # Validate the catalog and names before touching the database (bad input is exit 2, not 3).
+    from harness.run import selected_catalog  # noqa: PLC0415
+
+    selected_catalog(options)
+    target = session.target
+    label = "embedded" if target.server else target.display
+    holder: dict[str, Path] = {}
+
+    def write(result):  # type: ignore[no-untyped-def]
+        directory = (reports_dir or paths.reports_dir()) / result.run_id
+        holder["dir"] = write_reports(result, directory, html=result.finished_at is not None)
+
+    display = _RunDisplay()
+    try:
+        result = run(target.dsn, options, display.progress(), label, write)
+    finally:
+        display.close()
+        if "dir" in holder:
+            err.print(f"reports: {holder['dir']}")
+    _print_run_table(result)
+    failed = [q.name for q in result.queries if q.verdict.status == "fail"]
+    if failed:
+        out.print(f"FAIL: {', '.join(failed)}")
+        return 1
+    out.print(f"PASS: {len(result.queries)} queries")
+    return 0
+
+
+class _RunDisplay:
+    """Progress while measuring: one line per query as it finishes (rich, on stderr)."""
+
+    def __init__(self) -> None:
+        self.status = err.status("starting") if err.is_terminal else None
+        if self.status:
+            self.status.start()
+
+    def progress(self):  # type: ignore[no-untyped-def]
+        from harness.run import Progress  # noqa: PLC0415
+
+        def started(index: int, total: int, name: str) -> None:
+            self._say(f"[{index + 1}/{total}] measuring {name}")
+
+        def finished(q) -> None:  # type: ignore[no-untyped-def]
+            p95 = f"p95 {q.summary.p95:.2f} ms" if q.summary else (q.measurement.error or "no samples")
+            err.print(f"  {q.verdict.status.upper():4}  {q.name}  {p95}")
+
+        return Progress(query_started=started, query_finished=finished, seeding=self._say)
+
+    def _say(self, message: str) -> None:
+        if self.status:
+            self.status.update(message)
+        else:
+            err.print(message)
+
+    def close(self) -> None:
+        if self.status:
+            self.status.stop()
+
+
+def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title=f"run {result.run_id} ({result.status})", title_justify="left")
+    for column in ("query", "p50 ms", "p95 ms [95% CI]", "budget", "n", "verdict", "indexes / reason"):
+        table.add_column(column, justify="right" if "ms" in column or column in ("budget", "n") else "left")
+    for q in result.queries:
+        s = q.summary
+        reason = "; ".join(c.reason for c in q.verdict.failures) or ", ".join(
+            q.measurement.plan.indexes_used if q.measurement.plan else ()
+        )
+        style = {"pass": "green", "warn": "yellow", "fail": "bold red"}[q.verdict.status]
+        table.add_row(
+            q.name,
+            f"{s.p50:.2f}" if s else "-",
+            f"{s.p95:.2f} [{s.p95_ci_low:.2f}, {s.p95_ci_high:.2f}]" if s else "-",
+            f"{q.budget_ms:g}",
+            str(s.n) if s else "0",
+            f"[{style}]{q.verdict.status}[/]",
+            reason,
+        )
+    out.print(table)
+
+
 # -- plumbing -------------------------------------------------------------------------------------
 
 

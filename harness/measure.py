@@ -1,0 +1,189 @@
+"""Measuring one query: warm-up, N timed executions, an EXPLAIN ANALYZE beside them, index usability.
+
+Timing is ``perf_counter_ns`` around execute + fetch of every row, on a dedicated autocommit connection
+whose statements run read-only (``default_transaction_read_only``) under a ``statement_timeout``. The
+EXPLAIN ANALYZE is taken separately: its instrumentation skews time, so it never feeds the gate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from harness.catalog import Query
+from harness.db import connect, redact
+from harness.errors import DatabaseError
+from harness.plans import PlanFacts, plan_facts
+
+# How psycopg prepares statements, made explicit because it changes plans (custom vs generic):
+#   auto    psycopg's default: server-side prepared after 5 executions; PostgreSQL's plan cache then
+#           chooses custom or generic plans (plan_cache_mode=auto)
+#   custom  never prepared: every execution is planned for its own parameters
+#   generic prepared at once and plan_cache_mode=force_generic_plan: one plan for all parameters
+PREPARE_MODES = {
+    "auto": "psycopg prepare_threshold=5, plan_cache_mode=auto",
+    "custom": "unprepared (prepare_threshold=None): a custom plan per execution",
+    "generic": "prepared at first execution, plan_cache_mode=force_generic_plan",
+}
+DEFAULT_ITERATIONS = 30
+MIN_SAMPLES_FOR_P95 = 20
+DEFAULT_WARMUP = 5
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    iterations: int = DEFAULT_ITERATIONS
+    warmup: int = DEFAULT_WARMUP
+    prepare: str | None = None  # None: each query's own `prepare` (default auto)
+    timeout_factor: float = 4.0  # statement_timeout = budget x factor (at least min_timeout_ms)
+    min_timeout_ms: float = 2000.0
+    retries_on_lost_backend: int = 1
+
+    def timeout_ms(self, budget_ms: float) -> int:
+        return int(max(budget_ms * self.timeout_factor, self.min_timeout_ms))
+
+
+@dataclass(frozen=True)
+class IndexUsability:
+    """Whether the planner *can* use an index for the query (checked with seq scans disabled)."""
+
+    index: str
+    usable: bool
+    plan_indexes: tuple[str, ...]
+
+
+@dataclass
+class Measurement:
+    """Everything measured for one query; ``error`` set when it could not be measured completely."""
+
+    query: str
+    prepare: str
+    timeout_ms: int
+    samples_ms: list[float] = field(default_factory=list)
+    params_example: dict[str, Any] = field(default_factory=dict)
+    rows_returned: int | None = None
+    plan: PlanFacts | None = None
+    explain_json: Any = None
+    usability: list[IndexUsability] = field(default_factory=list)
+    error: str | None = None
+    timed_out: bool = False
+    retried: int = 0
+
+
+def measure_query(
+    dsn: str,
+    query: Query,
+    param_sets: Sequence[Mapping[str, Any]],
+    options: MeasureOptions,
+    budget_ms: float,
+    table_rows: Mapping[str, int] | None = None,
+    usability_indexes: Sequence[str] = (),
+) -> Measurement:
+    """Warm up, time ``len(param_sets) - warmup`` executions, EXPLAIN the first parameter set.
+
+    A backend terminated mid-query (``pg_terminate_backend``) is retried once on a new connection; a
+    statement_timeout ends the query's measurement with ``timed_out``. Losing the server raises
+    DatabaseError so the run can stop and keep its partial report.
+    """
+    prepare = options.prepare or query.prepare or "auto"
+    result = Measurement(query.name, prepare, options.timeout_ms(budget_ms))
+    if param_sets:
+        result.params_example = dict(param_sets[0])
+    attempts = 0
+    while True:
+        try:
+            with _timing_connection(dsn, prepare, result.timeout_ms) as conn:
+                _run_timed(conn, query, param_sets, options.warmup, prepare, result)
+                result.explain_json, result.plan = explain(conn, query, result.params_example, table_rows)
+                result.usability = [check_usable(conn, query, result.params_example, name) for name in usability_indexes]
+            return result
+        except pg_errors.QueryCanceled:
+            result.timed_out = True
+            result.error = f"timed out after {result.timeout_ms} ms (statement_timeout)"
+            return result
+        except (pg_errors.AdminShutdown, psycopg.OperationalError) as exc:
+            if _server_gone(dsn):
+                raise DatabaseError(f"lost the database while measuring {query.name}: {_one_line(exc)}") from None
+            if attempts >= options.retries_on_lost_backend:
+                result.error = f"connection lost twice while measuring ({_one_line(exc)})"
+                return result
+            attempts += 1
+            result.retried = attempts
+            result.samples_ms.clear()
+        except psycopg.Error as exc:
+            result.error = f"{type(exc).__name__}: {_one_line(exc)}"
+            return result
+
+
+def _timing_connection(dsn: str, prepare: str, timeout_ms: int) -> psycopg.Connection:
+    conn = connect(dsn, autocommit=True, application_name="harness-measure")
+    conn.execute(f"SET statement_timeout = {int(timeout_ms)}")
+    conn.execute("SET default_transaction_read_only = on")
+    if prepare == "custom":
+        conn.prepare_threshold = None
+    elif prepare == "generic":
+        conn.prepare_threshold = 0
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+    return conn
+
+
+def _run_timed(
+    conn: psycopg.Connection,
+    query: Query,
+    param_sets: Sequence[Mapping[str, Any]],
+    warmup: int,
+    prepare: str,
+    result: Measurement,
+) -> None:
+    cursor = conn.cursor()
+    sql = query.sql
+    for i, params in enumerate(param_sets):
+        started = time.perf_counter_ns()
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        elapsed = time.perf_counter_ns() - started
+        if i >= warmup:
+            result.samples_ms.append(elapsed / 1e6)
+        result.rows_returned = len(rows)
+
+
+def explain(
+    conn: psycopg.Connection, query: Query, params: Mapping[str, Any], table_rows: Mapping[str, int] | None
+) -> tuple[Any, PlanFacts]:
+    """EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) of one execution (read-only, so it cannot write)."""
+    row = conn.execute(
+        "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) " + query.sql, params, prepare=False
+    ).fetchone()
+    if row is None:
+        raise psycopg.ProgrammingError("EXPLAIN returned no plan")
+    return row[0], plan_facts(row[0], table_rows)
+
+
+def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str) -> IndexUsability:
+    """Plan the query with sequential scans disabled: on tiny tables this shows whether the index *can* serve it."""
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET LOCAL enable_seqscan = off")
+        row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, params, prepare=False).fetchone()
+    if row is None:
+        raise psycopg.ProgrammingError("EXPLAIN returned no plan")
+    facts = plan_facts(row[0])
+    return IndexUsability(index, index in facts.indexes_used, facts.indexes_used)
+
+
+def _server_gone(dsn: str) -> bool:
+    try:
+        with connect(dsn, application_name="harness-probe") as probe:
+            probe.execute("SELECT 1")
+        return False
+    except DatabaseError:
+        return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return redact(text[0]) if text else type(exc).__name__

@@ -1,0 +1,50 @@
+"""summary.md: one table a reviewer reads in ten seconds; fits $GITHUB_STEP_SUMMARY or a PR comment."""
+
+from __future__ import annotations
+
+from harness.results import QueryResult, RunResult
+from harness.stats import PERCENTILE_METHOD
+
+STATUS_MARK = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ FAIL"}
+
+
+def render_markdown(result: RunResult) -> str:
+    env = result.environment
+    lines = [f"## harness run `{result.run_id}` — {result.status.upper()}", ""]
+    if not result.complete:
+        lines += [f"> **INCOMPLETE**: {result.incomplete_reason or 'still running'} — partial results below.", ""]
+    if env is not None:
+        lines += [
+            f"tier **{env.tier}** (seed {env.seed}, {sum(env.row_counts.values()):,} rows), strategy "
+            f"**{env.strategy}**, PostgreSQL {env.postgres_version}, n = {result.options.get('iterations')} "
+            f"timed runs per query after {result.options.get('warmup')} warm-up; p95 by {PERCENTILE_METHOD}, "
+            "95% CI by bootstrap.",
+            "",
+        ]
+    lines += [
+        "| query | p50 ms | p95 ms [95% CI] | budget ms | verdict | indexes used | notes |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    lines += [_row(q) for q in result.queries]
+    failures = [(q.name, c.reason) for q in result.queries for c in q.verdict.failures]
+    if failures:
+        lines += ["", "**Failures**", ""]
+        lines += [f"- `{name}`: {_cell(reason)}" for name, reason in failures]
+    return "\n".join(lines) + "\n"
+
+
+def _row(q: QueryResult) -> str:
+    s = q.summary
+    p50 = f"{s.p50:.2f}" if s else "–"
+    p95 = f"{s.p95:.2f} [{s.p95_ci_low:.2f}, {s.p95_ci_high:.2f}]" if s else "–"
+    plan = q.measurement.plan
+    indexes = ", ".join(plan.indexes_used) if plan and plan.indexes_used else "none"
+    notes = "; ".join([c.reason for c in q.verdict.failures if c.name != "p95_budget"] + list(q.verdict.warnings))
+    return (
+        f"| `{q.name}` | {p50} | {p95} | {q.budget_ms:g} | {STATUS_MARK[q.verdict.status]} | "
+        f"{_cell(indexes)} | {_cell(notes) or ''} |"
+    )
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,127 @@
+"""Turning a measurement into pass / fail / warn, each check with a reason a human can act on.
+
+FAIL: p95 over budget; an expected index missing from the plan (on tiers big enough for the planner to
+choose it) or not even usable (on smaller tiers); an error or timeout. WARN: plan smells, a p95 whose
+confidence interval straddles the budget, too few samples for a p95.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from harness.catalog import Query
+from harness.measure import MIN_SAMPLES_FOR_P95, Measurement
+from harness.stats import PERCENTILE_METHOD, Summary
+
+Status = Literal["pass", "fail", "warn"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate check of one query (a JUnit testcase)."""
+
+    name: str
+    status: Status
+    reason: str
+
+
+@dataclass(frozen=True)
+class QueryVerdict:
+    query: str
+    status: Status
+    checks: tuple[Check, ...]
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def split_expectations(
+    query: Query, strategy: str, row_counts: Mapping[str, int]
+) -> tuple[list[str], list[str]]:
+    """(indexes the plan must use, indexes that need only be usable) for ``strategy`` at these sizes."""
+    required, usable = [], []
+    for expectation in query.expectations:
+        if not expectation.applies_to(strategy):
+            continue
+        target = required if expectation.requires_use(row_counts) else usable
+        target.extend(i for i in expectation.indexes if i not in target)
+    return required, usable
+
+
+def judge(
+    query: Query,
+    measurement: Measurement,
+    summary: Summary | None,
+    budget_ms: float,
+    strategy: str,
+    row_counts: Mapping[str, int],
+    allow_few_samples: bool = False,
+) -> QueryVerdict:
+    checks: list[Check] = []
+    warnings: list[str] = []
+    if measurement.error:
+        checks.append(Check("execution", "fail", measurement.error))
+    if summary is not None and summary.n:
+        checks.append(_budget_check(summary, budget_ms))
+        if summary.p95 <= budget_ms < summary.p95_ci_high or summary.p95_ci_low <= budget_ms < summary.p95:
+            warnings.append(
+                f"p95 95% CI [{summary.p95_ci_low:.2f}, {summary.p95_ci_high:.2f}] ms straddles the budget "
+                f"{budget_ms:g} ms: the verdict could flip; add --iterations or raise the budget"
+            )
+        if summary.n < MIN_SAMPLES_FOR_P95:
+            message = f"only {summary.n} samples: a p95 needs at least {MIN_SAMPLES_FOR_P95} to mean something"
+            if allow_few_samples:
+                warnings.append(message)
+            else:
+                checks.append(Check("samples", "fail", message + " (use --iterations, or --allow-few-samples)"))
+    elif not measurement.error:
+        checks.append(Check("execution", "fail", "no timed executions"))
+    required, usable = split_expectations(query, strategy, row_counts)
+    used = set(measurement.plan.indexes_used) if measurement.plan else set()
+    for index in required:
+        if measurement.plan is None:
+            continue
+        if index in used:
+            checks.append(Check(f"index:{index}", "pass", f"plan uses {index}"))
+        else:
+            found = ", ".join(sorted(used)) or "no index"
+            checks.append(
+                Check(f"index:{index}", "fail", f"expected index {index} not used (plan uses {found}); "
+                      "check the index exists under this strategy and the predicate is sargable")  # fmt: skip
+            )
+    usable_results = {u.index: u for u in measurement.usability}
+    for index in usable:
+        result = usable_results.get(index)
+        if result is None:
+            continue
+        if result.usable:
+            checks.append(Check(f"index:{index}", "pass", f"{index} usable (tables too small for the planner to prefer it)"))
+        else:
+            checks.append(
+                Check(f"index:{index}", "fail", f"expected index {index} is not usable for this query even with "
+                      "sequential scans disabled; does it exist under this strategy?")  # fmt: skip
+            )
+    if measurement.plan is not None:
+        warnings.extend(f"seq scan on large table: {s}" for s in measurement.plan.large_seq_scans)
+        warnings.extend(f"row misestimate: {m}" for m in measurement.plan.misestimates)
+        warnings.extend(f"spilled to disk: {s}" for s in measurement.plan.spills)
+    if measurement.retried:
+        warnings.append(f"connection lost mid-measurement; retried {measurement.retried}x")
+    status: Status = "fail" if any(c.status == "fail" for c in checks) else "warn" if warnings else "pass"
+    return QueryVerdict(measurement.query, status, tuple(checks), tuple(warnings))
+
+
+def _budget_check(summary: Summary, budget_ms: float) -> Check:
+    over = summary.p95 > budget_ms
+    reason = (
+        f"p95 {summary.p95:.2f} ms {'>' if over else '<='} budget {budget_ms:g} ms "
+        f"(n={summary.n}, 95% CI [{summary.p95_ci_low:.2f}, {summary.p95_ci_high:.2f}], {PERCENTILE_METHOD})"
+    )
+    return Check("p95_budget", "fail" if over else "pass", reason)
