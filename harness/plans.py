@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -194,11 +194,10 @@ def plan_facts(
     top = _top_level(explain_json)
     root = _parse_node(top["Plan"])
     nodes = list(root.walk())
-    seq_scans = _unique(n.relation for n in nodes if n.node_type == "Seq Scan" and n.relation)
     return PlanFacts(
         root=root,
         indexes_used=_unique(n.index_name for n in nodes if n.node_type in INDEX_NODE_TYPES and n.index_name),
-        seq_scans=seq_scans,
+        seq_scans=_unique(n.relation for n in nodes if n.node_type == "Seq Scan"),
         large_seq_scans=_large_seq_scans(nodes, table_rows or {}, seq_scan_threshold),
         misestimates=tuple(_misestimates(root, early_stop=False)),
         spills=tuple(_spills(nodes)),
@@ -212,29 +211,58 @@ def plan_facts(
 
 def plan_shape(facts: PlanFacts) -> list[str]:
     """The plan as node kinds with their relation and index, in plan order (no numbers, no aliases)."""
-    return [node.describe(alias=False) for node in facts.root.walk()]
+    return _shape(list(facts.root.walk()))
 
 
 def plan_diff(base: PlanFacts, cand: PlanFacts) -> list[str]:
     """Human lines saying how the candidate's plan differs from the baseline's; empty when the same shape.
 
-    e.g. "Index Scan using bl_user_occurred_idx on behavior_logs → Seq Scan on behavior_logs",
-    "index no longer used: bl_user_occurred_idx".
+    Nodes only in one plan are paired where a reader would pair them — scans of the same relation
+    ("Index Scan using bl_user_occurred_idx on behavior_logs → Seq Scan on behavior_logs"), then join for
+    join and aggregate for aggregate — and the rest listed as gone or new; then indexes that stopped or
+    started being used.
     """
-    old, new = plan_shape(base), plan_shape(cand)
-    lines: list[str] = []
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    old, new = list(base.root.walk()), list(cand.root.walk())
+    matcher = difflib.SequenceMatcher(a=_shape(old), b=_shape(new), autojunk=False)
+    removed: list[PlanNode] = []
+    added: list[PlanNode] = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
+        if op != "equal":
+            removed += old[i1:i2]
+            added += new[j1:j2]
+    lines: list[str] = []
+    for gone in removed:
+        twin = _counterpart(gone, added)
+        if twin is None:
+            lines.append(f"no longer in plan: {gone.describe(alias=False)}")
             continue
-        removed, added = old[i1:i2], new[j1:j2]
-        paired = min(len(removed), len(added))
-        lines += [f"{a} → {b}" for a, b in zip(removed[:paired], added[:paired], strict=True)]
-        lines += [f"no longer in plan: {a}" for a in removed[paired:]]
-        lines += [f"new in plan: {b}" for b in added[paired:]]
+        added.remove(twin)
+        before, after = gone.describe(alias=False), twin.describe(alias=False)
+        lines.append(f"moved in plan: {after}" if before == after else f"{before} → {after}")
+    lines += [f"new in plan: {node.describe(alias=False)}" for node in added]
     lines += [f"index no longer used: {i}" for i in base.indexes_used if i not in cand.indexes_used]
     lines += [f"new index used: {i}" for i in cand.indexes_used if i not in base.indexes_used]
     return lines
+
+
+def _shape(nodes: list[PlanNode]) -> list[str]:
+    return [node.describe(alias=False) for node in nodes]
+
+
+def _counterpart(node: PlanNode, candidates: list[PlanNode]) -> PlanNode | None:
+    """The node in the other plan that plays this one's part: same relation, else same role."""
+    if node.relation:
+        return next((c for c in candidates if c.relation == node.relation), None)
+    role = _role(node)
+    return next((c for c in candidates if role and not c.relation and _role(c) == role), None)
+
+
+def _role(node: PlanNode) -> str | None:
+    if node.node_type == "Nested Loop" or node.node_type.endswith(" Join"):
+        return "join"
+    if node.node_type == "Aggregate":
+        return "aggregate"
+    return None
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -297,7 +325,7 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _unique(items: Iterator[str | None] | Any) -> tuple[str, ...]:
+def _unique(items: Iterable[str | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in items if i))
 
 
