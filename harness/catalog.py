@@ -19,7 +19,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -69,7 +69,7 @@ class IndexExpectation:
     indexes: tuple[str, ...]
     line: int
     strategies: tuple[str, ...] = ()  # empty: every strategy
-    min_rows: Mapping[str, int] = MappingProxyType({})
+    min_rows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def applies_to(self, strategy: str) -> bool:
         """Whether this expectation concerns runs under ``strategy``."""
@@ -176,7 +176,7 @@ def load_query(path: Path) -> Query:
         sql_index += 1
     sql = _strip_terminator("\n".join(lines[sql_index:]))
     if not sql.strip():
-        raise ConfigError(path, "no SQL after the metadata header", len(lines), 1)
+        raise ConfigError(path, "no SQL after the metadata header", max(body_index, 1), 1)
     return Query(
         name=name,
         path=path,
@@ -210,20 +210,6 @@ def scan_placeholders(sql: str) -> tuple[list[Placeholder], list[tuple[int, str]
     return found, problems
 
 
-def to_positional(sql: str, names: tuple[str, ...] | None = None) -> tuple[str, tuple[str, ...]]:
-    """``sql`` with ``%(name)s`` → ``$n`` and ``%%`` → ``%``, for PREPARE; returns the names in $ order."""
-    order: list[str] = list(names or ())
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group("name") is not None:
-            if match.group("name") not in order:
-                order.append(match.group("name"))
-            return f"${order.index(match.group('name')) + 1}"
-        return "%" if match.group("pct") else match.group(0)
-
-    return _PERCENT.sub(replace, sql), tuple(order)
-
-
 def _suggest(word: str, choices: object) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)  # type: ignore[arg-type]
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -254,8 +240,12 @@ def _split_header(path: Path, lines: list[str]) -> tuple[int, str, int]:
         if _HEADER_CLOSE.match(lines[end]):
             return first + 1, "\n".join(lines[first + 1 : end]), end + 1
         if "*/" in lines[end]:
-            raise ConfigError(path, "put the closing '*/' of the header alone on its line", end + 1,
-                              lines[end].index("*/") + 1)
+            raise ConfigError(
+                path,
+                "put the closing '*/' of the header alone on its line",
+                end + 1,
+                lines[end].index("*/") + 1,
+            )
     raise ConfigError(path, "metadata header never closed: add a line '*/' after the TOML", first + 1, 1)
 
 
@@ -269,8 +259,9 @@ def _parse_toml(path: Path, header: str, finder: _KeyFinder) -> dict[str, object
         if position is None:
             raise ConfigError(path, f"invalid TOML header: {message}", first_line) from None
         line, col = int(position.group(1)), int(position.group(2))
-        raise ConfigError(path, f"invalid TOML header: {message[: position.start()]}",
-                          first_line + line - 1, col) from None
+        raise ConfigError(
+            path, f"invalid TOML header: {message[: position.start()]}", first_line + line - 1, col
+        ) from None
     for key in meta:
         if key not in _TOP_KEYS:
             raise ConfigError(path, f"unknown key {key!r}{_suggest(key, _TOP_KEYS)}", *finder.find(key))
@@ -285,7 +276,7 @@ class _KeyFinder:
         self.first_line = first_line
 
     def find(self, key: str, section: str | None = None, nth: int = 0) -> tuple[int, int]:
-        """(line, col) of ``key = `` inside ``[section]`` (or its nth ``[[section]]``); the header start if absent."""
+        """(line, col) of ``key =`` in ``[section]`` (its nth ``[[section]]``), else of the section."""
         current: str | None = None
         seen = -1
         pattern = re.compile(rf"^(\s*)({re.escape(key)}|\"{re.escape(key)}\")\s*=")
@@ -315,11 +306,21 @@ class _KeyFinder:
         return self.first_line - 1, 1
 
 
-def _typed(path: Path, finder: _KeyFinder, table: Mapping[str, object], key: str, kind: type,
-           default: object, section: str | None = None, nth: int = 0) -> object:
+def _typed(
+    path: Path,
+    finder: _KeyFinder,
+    table: Mapping[str, object],
+    key: str,
+    kind: type,
+    default: object,
+    section: str | None = None,
+    nth: int = 0,
+) -> object:
     value = table.get(key, default)
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        want = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(kind, kind.__name__)
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        want = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(
+            kind, kind.__name__
+        )
         raise ConfigError(path, f"{key} must be {want}, not {value!r}", *finder.find(key, section, nth))
     return value
 
@@ -327,8 +328,11 @@ def _typed(path: Path, finder: _KeyFinder, table: Mapping[str, object], key: str
 def _budget(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> float:
     value = meta.get("budget_ms", DEFAULT_BUDGET_MS)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(path, f"budget_ms must be a positive number of milliseconds, not {value!r}",
-                          *finder.find("budget_ms"))
+        raise ConfigError(
+            path,
+            f"budget_ms must be a positive number of milliseconds, not {value!r}",
+            *finder.find("budget_ms"),
+        )
     return float(value)
 
 
@@ -349,8 +353,12 @@ def _weight(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> int:
 def _prepare(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> str:
     prepare = _typed(path, finder, meta, "prepare", str, "auto")
     if prepare not in PREPARE_MODES:
-        raise ConfigError(path, f"prepare must be one of {', '.join(PREPARE_MODES)}, not {prepare!r}"
-                          f"{_suggest(prepare, PREPARE_MODES)}", *finder.find("prepare"))  # type: ignore[arg-type]
+        raise ConfigError(
+            path,
+            f"prepare must be one of {', '.join(PREPARE_MODES)}, not {prepare!r}"
+            f"{_suggest(prepare, PREPARE_MODES)}",
+            *finder.find("prepare"),
+        )  # type: ignore[arg-type]
     return prepare  # type: ignore[return-value]
 
 
@@ -365,25 +373,34 @@ def _param(path: Path, finder: _KeyFinder, name: str, spec: object) -> ParamSpec
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
         raise ConfigError(path, f"parameter name {name!r} must be an identifier", line, col)
     if not isinstance(spec, dict):
-        raise ConfigError(path, f"parameter {name!r} must be a table, e.g. {name} = {{ value = 10 }}", line, col)
+        raise ConfigError(
+            path, f"parameter {name!r} must be a table, e.g. {name} = {{ value = 10 }}", line, col
+        )
     draw = spec.get("draw", "value" if "value" in spec else None)
     if draw is None:
         raise ConfigError(path, f"parameter {name!r}: add draw = one of {', '.join(DRAW_KINDS)}", line, col)
     if draw not in DRAW_KINDS:
-        raise ConfigError(path, f"parameter {name!r}: unknown draw {draw!r}{_suggest(str(draw), DRAW_KINDS)}",
-                          line, col)
+        raise ConfigError(
+            path, f"parameter {name!r}: unknown draw {draw!r}{_suggest(str(draw), DRAW_KINDS)}", line, col
+        )
     allowed = _DRAW_KEYS[draw]
     for key in spec:
         if key not in allowed:
-            raise ConfigError(path, f"parameter {name!r}: unknown key {key!r} for draw = {draw!r}"
-                              f"{_suggest(key, allowed)}", line, col)
+            raise ConfigError(
+                path,
+                f"parameter {name!r}: unknown key {key!r} for draw = {draw!r}{_suggest(key, allowed)}",
+                line,
+                col,
+            )
 
     def need(key: str, kind: type, default: object = None) -> object:
         if key not in spec and default is None:
             raise ConfigError(path, f"parameter {name!r}: draw = {draw!r} needs {key!r}", line, col)
         value = spec.get(key, default)
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-            raise ConfigError(path, f"parameter {name!r}: {key} must be {kind.__name__}, not {value!r}", line, col)
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            raise ConfigError(
+                path, f"parameter {name!r}: {key} must be {kind.__name__}, not {value!r}", line, col
+            )
         return value
 
     if draw == "anchor":
@@ -418,40 +435,54 @@ def _expectation(path: Path, finder: _KeyFinder, nth: int, block: object) -> Ind
         raise ConfigError(path, "each [[expect]] must be a table", line, col)
     for key in block:
         if key not in _EXPECT_KEYS:
-            raise ConfigError(path, f"unknown key {key!r} in [[expect]]{_suggest(key, _EXPECT_KEYS)}",
-                              *finder.find(key, "expect", nth))
+            raise ConfigError(
+                path,
+                f"unknown key {key!r} in [[expect]]{_suggest(key, _EXPECT_KEYS)}",
+                *finder.find(key, "expect", nth),
+            )
     indexes = block.get("indexes")
     if not isinstance(indexes, list) or not indexes or not all(isinstance(i, str) for i in indexes):
-        raise ConfigError(path, "[[expect]] needs indexes = [\"index_name\", ...]", *finder.find("indexes", "expect", nth))
+        raise ConfigError(
+            path, '[[expect]] needs indexes = ["index_name", ...]', *finder.find("indexes", "expect", nth)
+        )
     strategies = block.get("strategies", [])
     if not isinstance(strategies, list) or not all(isinstance(s, str) for s in strategies):
-        raise ConfigError(path, "strategies must be a list of strategy names",
-                          *finder.find("strategies", "expect", nth))
+        raise ConfigError(
+            path, "strategies must be a list of strategy names", *finder.find("strategies", "expect", nth)
+        )
     min_rows = block.get("min_rows", {})
     if not isinstance(min_rows, dict) or not all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in min_rows.values()
     ):
-        raise ConfigError(path, "min_rows must map table names to row counts, e.g. { behavior_logs = 100000 }",
-                          *finder.find("min_rows", "expect", nth))
+        raise ConfigError(
+            path,
+            "min_rows must map table names to row counts, e.g. { behavior_logs = 100000 }",
+            *finder.find("min_rows", "expect", nth),
+        )
     return IndexExpectation(tuple(indexes), line, tuple(strategies), MappingProxyType(dict(min_rows)))
 
 
 def _lint_allow(path: Path, finder: _KeyFinder, lint: object) -> Mapping[str, str]:
-    from harness.lint import RULE_IDS  # noqa: PLC0415  (the lint package does not import the catalog)
+    from harness.lint import RULE_IDS
 
     if not isinstance(lint, dict) or set(lint) - {"allow"}:
         extra = sorted(set(lint) - {"allow"}) if isinstance(lint, dict) else ["lint"]
-        raise ConfigError(path, f"unknown key {extra[0]!r} in [lint]: only [lint.allow]", *finder.find("lint"))
+        raise ConfigError(
+            path, f"unknown key {extra[0]!r} in [lint]: only [lint.allow]", *finder.find("lint")
+        )
     allow = lint.get("allow", {})
     if not isinstance(allow, dict):
-        raise ConfigError(path, "[lint.allow] must map rule ids to reasons", *finder.section_line("lint.allow"))
+        raise ConfigError(
+            path, "[lint.allow] must map rule ids to reasons", *finder.section_line("lint.allow")
+        )
     for rule, reason in allow.items():
         position = finder.find(rule, "lint.allow")
         if rule not in RULE_IDS:
             raise ConfigError(path, f"unknown lint rule {rule!r}{_suggest(rule, RULE_IDS)}", *position)
         if not isinstance(reason, str) or not reason.strip():
-            raise ConfigError(path, f"{rule} = \"…\" needs a reason saying why the rule does not apply here",
-                              *position)
+            raise ConfigError(
+                path, f'{rule} = "…" needs a reason saying why the rule does not apply here', *position
+            )
     return MappingProxyType(dict(allow))
 
 

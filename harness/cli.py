@@ -22,8 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness import __version__, db
 from harness.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HarnessError, Interrupted
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Outside a terminal (CI logs) rich would wrap at 80 columns; give tables room instead.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 
 class Session:
@@ -197,6 +198,38 @@ def indexes_apply(strategy: str, force: bool, session: Session) -> int:
         f"indexes in {applied.build_s:.2f} s"
     )
     return 0
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+
+@cli.command("check")
+@click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
+@click.option("--schema", "schema_sql", type=click.Path(path_type=Path), help="Schema DDL (default scenarios/schema.sql).")
+@click.option("--strategies", "strategies_dir", type=click.Path(path_type=Path), help="Index strategy folder.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Warnings fail the check too.")
+@click.option("--dsn", help="Also check against this live database (PREPARE only, never executes).")
+def check_command(
+    queries_dir: Path | None, schema_sql: Path | None, strategies_dir: Path | None, fmt: str, strict: bool, dsn: str | None
+) -> int:
+    """Check every query's SQL statically (sqlglot): errors, read-only, parameters, lint rules."""
+    from harness import paths  # noqa: PLC0415
+    from harness.check import run_check  # noqa: PLC0415
+
+    scenarios = paths.scenarios_dir()
+    if dsn:
+        db.validate_dsn(dsn)
+    text, code = run_check(
+        queries_dir or paths.queries_dir(),
+        schema_sql or scenarios / "schema.sql",
+        strategies_dir or scenarios / "strategies",
+        dsn,
+        fmt,
+        strict,
+    )
+    click.echo(text, nl=not text.endswith("\n"))
+    return code
 
 
 # -- run ------------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ def _run_timed(
     sql = query.sql
     for i, params in enumerate(param_sets):
         started = time.perf_counter_ns()
-        cursor.execute(sql, params)
+        cursor.execute(sql, params or None)  # None: a query without parameters keeps a literal %
         rows = cursor.fetchall()
         elapsed = time.perf_counter_ns() - started
         if i >= warmup:
@@ -157,7 +157,7 @@ def explain(
 ) -> tuple[Any, PlanFacts]:
     """EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) of one execution (read-only, so it cannot write)."""
     row = conn.execute(
-        "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) " + query.sql, params, prepare=False
+        "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) " + query.sql, params or None, prepare=False
     ).fetchone()
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
@@ -165,14 +165,36 @@ def explain(
 
 
 def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str) -> IndexUsability:
-    """Plan the query with sequential scans disabled: on tiny tables this shows whether the index *can* serve it."""
-    with conn.transaction(force_rollback=True):
-        conn.execute("SET LOCAL enable_seqscan = off")
-        row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, params, prepare=False).fetchone()
+    """Can the planner serve the query with ``index``? For tiers too small for the planner to prefer it.
+
+    Inside a transaction that is always rolled back, the table's other secondary indexes are dropped and
+    sequential scans disabled, then the query is only planned (EXPLAIN without ANALYZE: nothing runs).
+    """
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION READ WRITE")  # DDL below is undone by the rollback
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute("SET LOCAL enable_seqscan = off")
+            for (other,) in conn.execute(_COMPETING_INDEXES, [index, index]).fetchall():
+                conn.execute(f'DROP INDEX "{other}"')
+            row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, params or None, prepare=False).fetchone()
+    except pg_errors.UndefinedTable:
+        return IndexUsability(index, False, ())
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
     facts = plan_facts(row[0])
     return IndexUsability(index, index in facts.indexes_used, facts.indexes_used)
+
+
+# Secondary indexes on the same table as %s (those backing constraints cannot be dropped and stay).
+_COMPETING_INDEXES = """
+SELECT c.relname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = (SELECT indrelid FROM pg_index WHERE indexrelid = %s::regclass)
+  AND i.indexrelid <> %s::regclass
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+"""
 
 
 def _server_gone(dsn: str) -> bool:

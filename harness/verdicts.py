@@ -13,6 +13,7 @@ from typing import Literal
 
 from harness.catalog import Query
 from harness.measure import MIN_SAMPLES_FOR_P95, Measurement
+from harness.plans import Misestimate, PlanFacts
 from harness.stats import PERCENTILE_METHOD, Summary
 
 Status = Literal["pass", "fail", "warn"]
@@ -110,12 +111,22 @@ def judge(
             )
     if measurement.plan is not None:
         warnings.extend(f"seq scan on large table: {s}" for s in measurement.plan.large_seq_scans)
-        warnings.extend(f"row misestimate: {m}" for m in measurement.plan.misestimates)
+        warnings.extend(f"row misestimate: {m}" for m in actionable_misestimates(measurement.plan))
         warnings.extend(f"spilled to disk: {s}" for s in measurement.plan.spills)
     if measurement.retried:
         warnings.append(f"connection lost mid-measurement; retried {measurement.retried}x")
     status: Status = "fail" if any(c.status == "fail" for c in checks) else "warn" if warnings else "pass"
     return QueryVerdict(measurement.query, status, tuple(checks), tuple(warnings))
+
+
+def actionable_misestimates(plan: PlanFacts, limit: int = 3) -> list[Misestimate]:
+    """Misestimates on scans and joins, the nodes whose row estimates steer plan choice.
+
+    Group counts of aggregates are routinely off by orders of magnitude, and a bad estimate low in the
+    tree repeats in every node above it; reporting those would bury the one line worth acting on.
+    """
+    relevant = [m for m in plan.misestimates if "Scan" in m.node or "Join" in m.node or "Nested Loop" in m.node]
+    return relevant[:limit]
 
 
 def _budget_check(summary: Summary, budget_ms: float) -> Check:
