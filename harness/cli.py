@@ -52,7 +52,9 @@ def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--dsn and --pg-bin, turned into a `session` keyword argument."""
 
     @click.option("--dsn", envvar="HARNESS_DSN", help="PostgreSQL DSN (default: the embedded cluster).")
-    @click.option("--pg-bin", type=click.Path(file_okay=False), help="Directory of PostgreSQL server binaries.")
+    @click.option(
+        "--pg-bin", type=click.Path(file_okay=False), help="Directory of PostgreSQL server binaries."
+    )
     @functools.wraps(command)
     def wrapper(*args: Any, dsn: str | None, pg_bin: str | None, **kwargs: Any) -> Any:
         session = Session(dsn, pg_bin)
@@ -82,7 +84,7 @@ def db_group() -> None:
 
 
 def _embedded(pg_bin: str | None = None):  # type: ignore[no-untyped-def]
-    from harness.server import EmbeddedServer  # noqa: PLC0415
+    from harness.server import EmbeddedServer
 
     return EmbeddedServer(db.harness_home(), pg_bin=pg_bin)
 
@@ -141,15 +143,21 @@ def db_destroy(yes: bool) -> int:
 
 
 @cli.command("seed")
-@click.option("--tier", default="test", show_default=True, help="Tier name (scenarios/tiers/NAME.toml) or path.")
+@click.option(
+    "--tier", default="test", show_default=True, help="Tier name (scenarios/tiers/NAME.toml) or path."
+)
 @click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Random seed.")
 @click.option("--strategy", default="baseline", show_default=True, help="Index strategy to build.")
-@click.option("--force", is_flag=True, help="Write even into a database holding tables harness did not create.")
+@click.option(
+    "--force", is_flag=True, help="Write even into a database holding tables harness did not create."
+)
 @click.option("--verify", is_flag=True, help="Only recompute the checksum of the seeded data and compare.")
 @database_options
-def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
+def seed_command(
+    tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session
+) -> int:
     """Seed a tier deterministically (replacing the harness's tables atomically)."""
-    from harness import seed as seeding  # noqa: PLC0415
+    from harness import seed as seeding
 
     if verify:
         result = seeding.verify(session.target.dsn)
@@ -158,7 +166,9 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
         out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
         return 0 if result.intact else 1
     with _table_progress() as on_progress:
-        manifest = seeding.seed(session.target.dsn, tier, seed_value, strategy, force=force, on_progress=on_progress)
+        manifest = seeding.seed(
+            session.target.dsn, tier, seed_value, strategy, force=force, on_progress=on_progress
+        )
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
@@ -176,7 +186,7 @@ def indexes_group() -> None:
 @indexes_group.command("list")
 def indexes_list() -> int:
     """List the strategies and their indexes."""
-    from harness.strategies import available_strategies, load_strategy  # noqa: PLC0415
+    from harness.strategies import available_strategies, load_strategy
 
     for name in available_strategies():
         strategy = load_strategy(name)
@@ -190,7 +200,7 @@ def indexes_list() -> int:
 @database_options
 def indexes_apply(strategy: str, force: bool, session: Session) -> int:
     """Switch the seeded data to STRATEGY's indexes."""
-    from harness.strategies import switch_strategy  # noqa: PLC0415
+    from harness.strategies import switch_strategy
 
     applied = switch_strategy(session.target.dsn, strategy, force=force)
     out.print(
@@ -205,17 +215,31 @@ def indexes_apply(strategy: str, force: bool, session: Session) -> int:
 
 @cli.command("check")
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
-@click.option("--schema", "schema_sql", type=click.Path(path_type=Path), help="Schema DDL (default scenarios/schema.sql).")
-@click.option("--strategies", "strategies_dir", type=click.Path(path_type=Path), help="Index strategy folder.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
+@click.option(
+    "--schema",
+    "schema_sql",
+    type=click.Path(path_type=Path),
+    help="Schema DDL (default scenarios/schema.sql).",
+)
+@click.option(
+    "--strategies", "strategies_dir", type=click.Path(path_type=Path), help="Index strategy folder."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True
+)
 @click.option("--strict", is_flag=True, help="Warnings fail the check too.")
 @click.option("--dsn", help="Also check against this live database (PREPARE only, never executes).")
 def check_command(
-    queries_dir: Path | None, schema_sql: Path | None, strategies_dir: Path | None, fmt: str, strict: bool, dsn: str | None
+    queries_dir: Path | None,
+    schema_sql: Path | None,
+    strategies_dir: Path | None,
+    fmt: str,
+    strict: bool,
+    dsn: str | None,
 ) -> int:
     """Check every query's SQL statically (sqlglot): errors, read-only, parameters, lint rules."""
-    from harness import paths  # noqa: PLC0415
-    from harness.check import run_check  # noqa: PLC0415
+    from harness import paths
+    from harness.check import run_check
 
     scenarios = paths.scenarios_dir()
     if dsn:
@@ -237,17 +261,34 @@ def check_command(
 
 @cli.command("run")
 @click.option("--tier", default="test", show_default=True, help="Tier to measure on (seeded if not present).")
-@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
+@click.option(
+    "--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed."
+)
 @click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding).")
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
 @click.option("--only", multiple=True, help="Measure only this query (repeatable, or comma-separated).")
-@click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1), help="Timed runs per query.")
-@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
-@click.option("--budget", "budget_ms", type=click.FloatRange(min=0, min_open=True), help="p95 budget in ms for every query.")
-@click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
-@click.option("--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail).")
+@click.option(
+    "--iterations", default=30, show_default=True, type=click.IntRange(min=1), help="Timed runs per query."
+)
+@click.option(
+    "--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first."
+)
+@click.option(
+    "--budget",
+    "budget_ms",
+    type=click.FloatRange(min=0, min_open=True),
+    help="p95 budget in ms for every query.",
+)
+@click.option(
+    "--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode."
+)
+@click.option(
+    "--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail)."
+)
 @click.option("--no-seed", is_flag=True, help="Measure the data as it is; never seed.")
-@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
+@click.option(
+    "--force", is_flag=True, help="Seed even into a database holding tables harness did not create."
+)
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/<run-id>/.")
 @database_options
 def run_command(
@@ -267,10 +308,10 @@ def run_command(
     session: Session,
 ) -> int:
     """Measure every query: EXPLAIN ANALYZE + timed runs, gate p95 and index use, write reports."""
-    from harness import paths  # noqa: PLC0415
-    from harness.measure import MeasureOptions  # noqa: PLC0415
-    from harness.report import write_reports  # noqa: PLC0415
-    from harness.run import RunOptions, run  # noqa: PLC0415
+    from harness import paths
+    from harness.measure import MeasureOptions
+    from harness.report import write_reports
+    from harness.run import RunOptions, run
 
     options = RunOptions(
         tier=tier,
@@ -285,7 +326,7 @@ def run_command(
         force=force,
     )
     # Validate the catalog and names before touching the database (bad input is exit 2, not 3).
-    from harness.run import selected_catalog  # noqa: PLC0415
+    from harness.run import selected_catalog
 
     selected_catalog(options)
     target = session.target
@@ -321,7 +362,7 @@ class _RunDisplay:
             self.status.start()
 
     def progress(self):  # type: ignore[no-untyped-def]
-        from harness.run import Progress  # noqa: PLC0415
+        from harness.run import Progress
 
         def started(index: int, total: int, name: str) -> None:
             self._say(f"[{index + 1}/{total}] measuring {name}")
@@ -344,7 +385,7 @@ class _RunDisplay:
 
 
 def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     table = Table(title=f"run {result.run_id} ({result.status})", title_justify="left")
     for column in ("query", "p50 ms", "p95 ms [95% CI]", "budget", "n", "verdict", "indexes / reason"):
@@ -370,7 +411,7 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
 # -- plumbing -------------------------------------------------------------------------------------
 
 
-class _table_progress:  # noqa: N801 - used like a function in a with-statement
+class _table_progress:
     """A rich progress bar per table, with rows/s, as a seeding progress callback."""
 
     def __enter__(self) -> Callable[[str, int, int], None]:

@@ -29,7 +29,15 @@ TIER_KEYS = {
     "bounds",
 }
 REQUIRED_KEYS = ("anchor_date", "users", "courses", "behavior_logs")
-BOUNDED_TABLES = ("users", "courses", "lessons", "enrollments", "user_progress", "behavior_logs", "points_ledger")
+BOUNDED_TABLES = (
+    "users",
+    "courses",
+    "lessons",
+    "enrollments",
+    "user_progress",
+    "behavior_logs",
+    "points_ledger",
+)
 
 
 @dataclass(frozen=True)
@@ -124,14 +132,14 @@ def parse_tier(path: Path) -> Tier:
         reader.fail("bounds", "bounds must be a table of table-name = [min, max]")
     for table, pair in raw_bounds.items():
         if table not in BOUNDED_TABLES:
-            reader.fail(table, f"bounds: unknown table {table!r}{_suggest(table, BOUNDED_TABLES)}")
+            reader.fail(table, f"bounds: unknown table {table!r}{_suggest(table, BOUNDED_TABLES)}", "bounds")
         if not (
             isinstance(pair, list)
             and len(pair) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair)
             and pair[0] <= pair[1]
         ):
-            reader.fail(table, f"bounds.{table} must be [min, max] with 0 <= min <= max")
+            reader.fail(table, f"bounds.{table} must be [min, max] with 0 <= min <= max", "bounds")
         bounds[table] = (pair[0], pair[1])
     return Tier(
         name=reader.string("name", default=path.stem),
@@ -154,12 +162,19 @@ class _Reader:
     def __init__(self, path: Path, text: str, data: dict[str, Any]):
         self.path, self.text, self.data = path, text, data
 
-    def line_of(self, key: str) -> int | None:
-        match = re.search(rf"^\s*{re.escape(key)}\s*=", self.text, re.MULTILINE)
+    def line_of(self, key: str, section: str | None = None) -> int | None:
+        """Line of ``key =``, looked up inside ``[section]`` when given (bounds.users is not users)."""
+        start = 0
+        if section is not None:
+            header = re.search(rf"^\s*\[\s*{re.escape(section)}\s*\]", self.text, re.MULTILINE)
+            if header is None:  # an inline table: point at `section = {...}`
+                return self.line_of(section)
+            start = header.end()
+        match = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE).search(self.text, start)
         return self.text.count("\n", 0, match.start()) + 1 if match else None
 
-    def fail(self, key: str, message: str) -> None:
-        raise ConfigError(self.path, message, self.line_of(key))
+    def fail(self, key: str, message: str, section: str | None = None) -> None:
+        raise ConfigError(self.path, message, self.line_of(key, section))
 
     def integer(self, key: str, *, default: int | None = None, minimum: int | None = None) -> int:
         value = self.data.get(key, default)

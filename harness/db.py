@@ -48,15 +48,13 @@ def explicit_dsn(dsn: str | None = None) -> tuple[str, str] | None:
     return None
 
 
-def resolve(
-    dsn: str | None = None, project: Path | None = None, pg_bin: str | None = None
-) -> Target:
+def resolve(dsn: str | None = None, project: Path | None = None, pg_bin: str | None = None) -> Target:
     """Pick the database: an explicit one if given, else the embedded cluster (started on demand)."""
     chosen = explicit_dsn(dsn)
     if chosen is not None:
         validate_dsn(chosen[0])
         return Target(dsn=chosen[0], source=chosen[1])
-    from harness.server import EmbeddedServer  # noqa: PLC0415
+    from harness.server import EmbeddedServer
 
     server = EmbeddedServer(harness_home(project), pg_bin=pg_bin)
     return Target(dsn=server.ensure_running(), source="embedded", server=server)
@@ -71,7 +69,7 @@ def harness_home(project: Path | None = None) -> Path:
 
 def validate_dsn(dsn: str) -> None:
     """Reject a malformed DSN before trying to connect (exit 2, not 3)."""
-    from psycopg import conninfo  # noqa: PLC0415
+    from psycopg import conninfo
 
     try:
         conninfo.conninfo_to_dict(dsn)
@@ -81,7 +79,7 @@ def validate_dsn(dsn: str) -> None:
 
 def connect(dsn: str, *, autocommit: bool = True, application_name: str = "harness") -> psycopg.Connection:
     """Open a connection or raise DatabaseError with a one-line, password-free reason."""
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     try:
         return psycopg.connect(
@@ -91,7 +89,9 @@ def connect(dsn: str, *, autocommit: bool = True, application_name: str = "harne
             application_name=application_name,
         )
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to {redact(dsn) or 'the PG* target'}: {_first_line(str(exc))}") from None
+        raise DatabaseError(
+            f"cannot connect to {redact(dsn) or 'the PG* target'}: {_first_line(str(exc))}"
+        ) from None
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/?#@]*:)([^@/?#]*)(@)")

@@ -100,7 +100,9 @@ def measure_query(
             with _timing_connection(dsn, prepare, result.timeout_ms) as conn:
                 _run_timed(conn, query, param_sets, options.warmup, prepare, result)
                 result.explain_json, result.plan = explain(conn, query, result.params_example, table_rows)
-                result.usability = [check_usable(conn, query, result.params_example, name) for name in usability_indexes]
+                result.usability = [
+                    check_usable(conn, query, result.params_example, name) for name in usability_indexes
+                ]
             return result
         except pg_errors.QueryCanceled:
             result.timed_out = True
@@ -108,7 +110,9 @@ def measure_query(
             return result
         except (pg_errors.AdminShutdown, psycopg.OperationalError) as exc:
             if _server_gone(dsn):
-                raise DatabaseError(f"lost the database while measuring {query.name}: {_one_line(exc)}") from None
+                raise DatabaseError(
+                    f"lost the database while measuring {query.name}: {_one_line(exc)}"
+                ) from None
             if attempts >= options.retries_on_lost_backend:
                 result.error = f"connection lost twice while measuring ({_one_line(exc)})"
                 return result
@@ -164,7 +168,9 @@ def explain(
     return row[0], plan_facts(row[0], table_rows)
 
 
-def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str) -> IndexUsability:
+def check_usable(
+    conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str
+) -> IndexUsability:
     """Can the planner serve the query with ``index``? For tiers too small for the planner to prefer it.
 
     Inside a transaction that is always rolled back, the table's other secondary indexes are dropped and

@@ -152,8 +152,10 @@ def load_run(path: Path) -> SavedRun:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{file}: not a run.json ({exc})") from None
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(f"{file}: unsupported run.json schema_version {data.get('schema_version')!r}; "
-                         f"this harness reads version {SCHEMA_VERSION}")  # fmt: skip
+        raise InputError(
+            f"{file}: unsupported run.json schema_version {data.get('schema_version')!r}; "
+            f"this harness reads version {SCHEMA_VERSION}"
+        )
     queries = {}
     for q in data.get("queries", []):
         queries[q["name"]] = SavedQuery(

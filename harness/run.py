@@ -123,7 +123,9 @@ def run(
         with connect(dsn) as conn:
             sampler = ParamSampler(conn, anchor, options.seed)
             draws = {
-                q.name: sampler.draw_sets(q, options.measure.warmup + options.measure.iterations, _query_seed(options.seed, q))
+                q.name: sampler.draw_sets(
+                    q, options.measure.warmup + options.measure.iterations, _query_seed(options.seed, q)
+                )
                 for q in catalog.queries
             }
         write(result)
@@ -167,7 +169,13 @@ def _measure_and_judge(
     )
     summary = summarize(measurement.samples_ms, seed=options.seed) if measurement.samples_ms else None
     verdict = judge(
-        query, measurement, summary, budget, environment.strategy, environment.row_counts, options.allow_few_samples
+        query,
+        measurement,
+        summary,
+        budget,
+        environment.strategy,
+        environment.row_counts,
+        options.allow_few_samples,
     )
     return QueryResult(query.name, query.description, budget, str(query.path), measurement, summary, verdict)
 
@@ -187,7 +195,9 @@ def _estimated_row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-de
 
 def _git_commit() -> str | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None

@@ -272,11 +272,21 @@ class EmbeddedServer:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             cmdline = b""
-        if b"postgres" in cmdline:
+        if b"postgres" in cmdline and self._serves_our_data_dir(pid):
             return pid
-        with contextlib.suppress(OSError):
-            pid_file.unlink()  # stale: the process is gone or the pid now belongs to something else
+        # Stale: the process is gone, a zombie, or the pid now belongs to something else (maybe another
+        # cluster's postgres). Its socket lock files go too: PostgreSQL would take a zombie for a live owner.
+        for leftover in [pid_file, *self.data_dir.glob(".s.PGSQL.*.lock")]:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         return None
+
+    def _serves_our_data_dir(self, pid: int) -> bool:
+        """A postmaster works in its data directory; True when unsure (never call a live server stale)."""
+        try:
+            return os.path.samefile(f"/proc/{pid}/cwd", self.data_dir)
+        except OSError:
+            return True
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -337,17 +347,22 @@ class EmbeddedServer:
 
     def ensure_running(self, persistent: bool = False) -> str:
         """Start the cluster if it is not running (creating it on first use); return its DSN."""
-        with self.lock():
-            if not self.initialised():
-                self._initdb()
-            current = self.status()
-            if current.running and current.port is not None:
-                if persistent and not current.persistent:
-                    self._write_state(port=current.port, persistent=True)
-                return self.dsn(current.port)
-            port = self._start(persistent)
-            self._started_here = not persistent
-        self._ensure_database(port)
+        try:
+            with self.lock():
+                if not self.initialised():
+                    self._initdb()
+                current = self.status()
+                if current.running and current.port is not None:
+                    if persistent and not current.persistent:
+                        self._write_state(port=current.port, persistent=True)
+                    return self.dsn(current.port)
+                self._started_here = not persistent  # before starting: an interrupted start is ours to stop
+                port = self._start(persistent)
+            self._ensure_database(port)
+        except BaseException:  # Ctrl-C/SIGTERM while starting: the caller never learns the server exists
+            if self._started_here:
+                self.stop()
+            raise
         return self.dsn(port)
 
     def _start(self, persistent: bool) -> int:
@@ -392,7 +407,7 @@ class EmbeddedServer:
         return reason + f"; full log: {self.log_file}"
 
     def _ensure_database(self, port: int) -> None:
-        import psycopg  # noqa: PLC0415 - keep psycopg out of import time (gevent patching in load runs)
+        import psycopg
 
         with psycopg.connect(self.dsn(port, "postgres"), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()

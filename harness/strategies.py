@@ -79,7 +79,9 @@ def load_strategy(name: str, directory: Path | None = None) -> Strategy:
         match = _CREATE_INDEX.match(statement)
         if not match:
             raise ConfigError(
-                path, "a strategy file may only hold CREATE INDEX statements; move other SQL elsewhere", line_no
+                path,
+                "a strategy file may only hold CREATE INDEX statements; move other SQL elsewhere",
+                line_no,
             )
         indexes.append(IndexDef(match["name"], match["table"], statement, line_no))
     names = [i.name for i in indexes]
@@ -141,21 +143,29 @@ def apply_strategy(
     dropped = [name for name in existing_indexes(conn, tables) if name in droppable]
     for name in dropped:
         conn.execute(f'DROP INDEX "{name}"')
+    import psycopg  # here, not at import time: the module parses strategy files without a driver
+
     started = time.perf_counter()
     for index in strategy.indexes:
-        conn.execute(index.sql)
+        try:
+            conn.execute(index.sql)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+            problem = f"{exc.diag.message_primary}: seed this database first, or fix the index"
+            raise ConfigError(strategy.path, problem, index.line) from None
     build_s = time.perf_counter() - started
     for table in {index.table for index in strategy.indexes}:
         conn.execute(f"ANALYZE {table}")
     return StrategyApplied(strategy.name, build_s, dropped, strategy.index_names)
 
 
-def switch_strategy(dsn: str, name: str, *, force: bool = False, directory: Path | None = None) -> StrategyApplied:
+def switch_strategy(
+    dsn: str, name: str, *, force: bool = False, directory: Path | None = None
+) -> StrategyApplied:
     """Switch seeded data to strategy ``name`` in one transaction and record it in the manifest."""
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
 
-    from harness.db import connect  # noqa: PLC0415
-    from harness.seed.manifest import read_manifest, write_manifest  # noqa: PLC0415
+    from harness.db import connect
+    from harness.seed.manifest import read_manifest, write_manifest
 
     strategy = load_strategy(name, directory)
     with connect(dsn, autocommit=False) as conn:
@@ -169,7 +179,10 @@ def switch_strategy(dsn: str, name: str, *, force: bool = False, directory: Path
         applied = apply_strategy(conn, strategy, tables, manifest.indexes if manifest else [], directory)
         if manifest is not None:
             write_manifest(
-                conn, replace(manifest, strategy=name, indexes=applied.created, index_build_s=round(applied.build_s, 3))
+                conn,
+                replace(
+                    manifest, strategy=name, indexes=applied.created, index_build_s=round(applied.build_s, 3)
+                ),
             )
         conn.commit()
     return applied

@@ -77,11 +77,15 @@ def judge(
                 f"{budget_ms:g} ms: the verdict could flip; add --iterations or raise the budget"
             )
         if summary.n < MIN_SAMPLES_FOR_P95:
-            message = f"only {summary.n} samples: a p95 needs at least {MIN_SAMPLES_FOR_P95} to mean something"
+            message = (
+                f"only {summary.n} samples: a p95 needs at least {MIN_SAMPLES_FOR_P95} to mean something"
+            )
             if allow_few_samples:
                 warnings.append(message)
             else:
-                checks.append(Check("samples", "fail", message + " (use --iterations, or --allow-few-samples)"))
+                checks.append(
+                    Check("samples", "fail", message + " (use --iterations, or --allow-few-samples)")
+                )
     elif not measurement.error:
         checks.append(Check("execution", "fail", "no timed executions"))
     required, usable = split_expectations(query, strategy, row_counts)
@@ -94,8 +98,12 @@ def judge(
         else:
             found = ", ".join(sorted(used)) or "no index"
             checks.append(
-                Check(f"index:{index}", "fail", f"expected index {index} not used (plan uses {found}); "
-                      "check the index exists under this strategy and the predicate is sargable")  # fmt: skip
+                Check(
+                    f"index:{index}",
+                    "fail",
+                    f"expected index {index} not used (plan uses {found}); "
+                    "check the index exists under this strategy and the predicate is sargable",
+                )
             )
     usable_results = {u.index: u for u in measurement.usability}
     for index in usable:
@@ -103,11 +111,21 @@ def judge(
         if result is None:
             continue
         if result.usable:
-            checks.append(Check(f"index:{index}", "pass", f"{index} usable (tables too small for the planner to prefer it)"))
+            checks.append(
+                Check(
+                    f"index:{index}",
+                    "pass",
+                    f"{index} usable (tables too small for the planner to prefer it)",
+                )
+            )
         else:
             checks.append(
-                Check(f"index:{index}", "fail", f"expected index {index} is not usable for this query even with "
-                      "sequential scans disabled; does it exist under this strategy?")  # fmt: skip
+                Check(
+                    f"index:{index}",
+                    "fail",
+                    f"expected index {index} is not usable for this query even with "
+                    "sequential scans disabled; does it exist under this strategy?",
+                )
             )
     if measurement.plan is not None:
         warnings.extend(f"seq scan on large table: {s}" for s in measurement.plan.large_seq_scans)
@@ -125,7 +143,9 @@ def actionable_misestimates(plan: PlanFacts, limit: int = 3) -> list[Misestimate
     Group counts of aggregates are routinely off by orders of magnitude, and a bad estimate low in the
     tree repeats in every node above it; reporting those would bury the one line worth acting on.
     """
-    relevant = [m for m in plan.misestimates if "Scan" in m.node or "Join" in m.node or "Nested Loop" in m.node]
+    relevant = [
+        m for m in plan.misestimates if "Scan" in m.node or "Join" in m.node or "Nested Loop" in m.node
+    ]
     return relevant[:limit]
 
 

@@ -61,11 +61,17 @@ def fresh_dsn(new_database: Callable[[], str]) -> str:
     return new_database()
 
 
-def run_harness(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-                timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_harness(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user types it (a separate process), with the test cluster as its home."""
     full_env = {**os.environ, "HARNESS_HOME": str(TEST_HOME), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or REPO,
+        timeout=timeout,
+        check=False,
     )

@@ -14,9 +14,13 @@ from harness.results import RunResult
 def write_reports(result: RunResult, directory: Path, *, html: bool = True) -> Path:
     """Write every report of ``result`` into ``directory`` (created), atomically per file."""
     directory.mkdir(parents=True, exist_ok=True)
-    files = {"run.json": render_json(result), "summary.md": render_markdown(result), "junit.xml": render_junit(result)}
+    files = {
+        "run.json": render_json(result),
+        "summary.md": render_markdown(result),
+        "junit.xml": render_junit(result),
+    }
     if html:
-        from harness.report.html import render_html  # noqa: PLC0415 - matplotlib is slow to import
+        from harness.report.html import render_html
 
         files["report.html"] = render_html(result)
     for name, text in files.items():

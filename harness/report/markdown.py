@@ -12,7 +12,10 @@ def render_markdown(result: RunResult) -> str:
     env = result.environment
     lines = [f"## harness run `{result.run_id}` — {result.status.upper()}", ""]
     if not result.complete:
-        lines += [f"> **INCOMPLETE**: {result.incomplete_reason or 'still running'} — partial results below.", ""]
+        lines += [
+            f"> **INCOMPLETE**: {result.incomplete_reason or 'still running'} — partial results below.",
+            "",
+        ]
     if env is not None:
         lines += [
             f"tier **{env.tier}** (seed {env.seed}, {sum(env.row_counts.values()):,} rows), strategy "
@@ -39,7 +42,9 @@ def _row(q: QueryResult) -> str:
     p95 = f"{s.p95:.2f} [{s.p95_ci_low:.2f}, {s.p95_ci_high:.2f}]" if s else "–"
     plan = q.measurement.plan
     indexes = ", ".join(plan.indexes_used) if plan and plan.indexes_used else "none"
-    notes = "; ".join([c.reason for c in q.verdict.failures if c.name != "p95_budget"] + list(q.verdict.warnings))
+    notes = "; ".join(
+        [c.reason for c in q.verdict.failures if c.name != "p95_budget"] + list(q.verdict.warnings)
+    )
     return (
         f"| `{q.name}` | {p50} | {p95} | {q.budget_ms:g} | {STATUS_MARK[q.verdict.status]} | "
         f"{_cell(indexes)} | {_cell(notes) or ''} |"

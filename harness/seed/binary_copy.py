@@ -127,7 +127,11 @@ def _put_text(out: np.ndarray, starts: np.ndarray, codes: np.ndarray, table: lis
         for code, value in enumerate(table):
             rows = order[bounds[code + 1] : bounds[code + 2]]
             if len(rows) and value:
-                _put(out, starts[rows], np.broadcast_to(np.frombuffer(value, np.uint8), (len(rows), len(value))))
+                _put(
+                    out,
+                    starts[rows],
+                    np.broadcast_to(np.frombuffer(value, np.uint8), (len(rows), len(value))),
+                )
         return
     # Many distinct values (names, e-mails): a ragged gather-scatter over the concatenated values.
     flat = np.frombuffer(b"".join(table), dtype=np.uint8)

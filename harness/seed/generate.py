@@ -23,33 +23,111 @@ US_PER_DAY = 24 * US_PER_HOUR
 
 PERSONAS = ["saver", "investor", "debt_payer", "student", "retiree"]
 PERSONA_P = [0.30, 0.25, 0.20, 0.15, 0.10]
-LOCALES = [("en_US", "US"), ("en_GB", "GB"), ("de_DE", "DE"), ("fr_FR", "FR"), ("es_ES", "ES"),
-           ("pt_BR", "BR"), ("en_IN", "IN"), ("ja_JP", "JP")]  # fmt: skip
+LOCALES = [
+    ("en_US", "US"),
+    ("en_GB", "GB"),
+    ("de_DE", "DE"),
+    ("fr_FR", "FR"),
+    ("es_ES", "ES"),
+    ("pt_BR", "BR"),
+    ("en_IN", "IN"),
+    ("ja_JP", "JP"),
+]
 LOCALE_P = [0.38, 0.12, 0.10, 0.08, 0.08, 0.10, 0.10, 0.04]
 LEVELS = ["BEGINNER", "INTERMEDIATE", "EXPERT"]
 LEVEL_P = [0.45, 0.35, 0.20]
 CATEGORIES = ["budgeting", "investing", "retirement", "debt", "taxes", "credit", "insurance", "crypto"]
-TOPIC_WORDS = ["Budgeting", "Index Funds", "Retirement", "Debt Payoff", "Taxes", "Credit Scores",
-               "Insurance", "Crypto", "Emergency Funds", "Real Estate", "Side Income", "Saving"]  # fmt: skip
+TOPIC_WORDS = [
+    "Budgeting",
+    "Index Funds",
+    "Retirement",
+    "Debt Payoff",
+    "Taxes",
+    "Credit Scores",
+    "Insurance",
+    "Crypto",
+    "Emergency Funds",
+    "Real Estate",
+    "Side Income",
+    "Saving",
+]
 TOPIC_PREFIX = ["Foundations of", "Mastering", "A Practical Guide to", "Advanced", "Everyday", "Smart"]
 # Hour-of-day activity (UTC): quiet nights, a lunch bump and an evening peak.
-HOUR_WEIGHTS = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.2, 3.0, 3.2, 3.0, 3.4,
-                         4.2, 4.0, 3.2, 3.0, 3.2, 3.8, 4.6, 5.6, 6.0, 5.2, 3.6, 2.0])  # fmt: skip
+HOUR_WEIGHTS = np.array(
+    [
+        1,
+        0.6,
+        0.4,
+        0.3,
+        0.3,
+        0.5,
+        1.2,
+        2.2,
+        3.0,
+        3.2,
+        3.0,
+        3.4,
+        4.2,
+        4.0,
+        3.2,
+        3.0,
+        3.2,
+        3.8,
+        4.6,
+        5.6,
+        6.0,
+        5.2,
+        3.6,
+        2.0,
+    ]
+)
 HOUR_P = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
-EVENT_TYPES = ["login", "page_view", "lesson_start", "video_play", "quiz_attempt", "lesson_complete", "search"]
+EVENT_TYPES = [
+    "login",
+    "page_view",
+    "lesson_start",
+    "video_play",
+    "quiz_attempt",
+    "lesson_complete",
+    "search",
+]
 EVENT_P = np.array([0.0, 0.22, 0.18, 0.30, 0.12, 0.12, 0.06])  # after a session's first event (a login)
 COURSE_EVENTS = {"lesson_start", "video_play", "quiz_attempt", "lesson_complete"}
-EVENT_DURATION_MS = {"login": 800, "page_view": 4000, "lesson_start": 1500, "video_play": 240_000,
-                     "quiz_attempt": 90_000, "lesson_complete": 1200, "search": 6000}  # fmt: skip
+EVENT_DURATION_MS = {
+    "login": 800,
+    "page_view": 4000,
+    "lesson_start": 1500,
+    "video_play": 240_000,
+    "quiz_attempt": 90_000,
+    "lesson_complete": 1200,
+    "search": 6000,
+}
 DEVICES = ["ios", "android", "web"]
 APP_VERSIONS = ["3.0.4", "3.1.0", "3.2.2", "3.3.1", "3.4.0"]
 VIDEO_QUALITY = ["480p", "720p", "1080p"]
-SEARCH_TERMS = ["roth ira", "budget template", "credit score", "index fund", "emergency fund", "mortgage",
-                "student loan", "401k match", "tax bracket", "compound interest"]  # fmt: skip
+SEARCH_TERMS = [
+    "roth ira",
+    "budget template",
+    "credit score",
+    "index fund",
+    "emergency fund",
+    "mortgage",
+    "student loan",
+    "401k match",
+    "tax bracket",
+    "compound interest",
+]
 SESSION_GAP_US = 30 * 60 * US_PER_S
 
-TABLE_STREAMS = {"users": 1, "courses": 2, "lessons": 3, "enrollments": 4, "user_progress": 5,
-                 "behavior_logs": 6, "points_ledger": 7}  # fmt: skip
+TABLE_STREAMS = {
+    "users": 1,
+    "courses": 2,
+    "lessons": 3,
+    "enrollments": 4,
+    "user_progress": 5,
+    "behavior_logs": 6,
+    "points_ledger": 7,
+}
 
 
 @dataclass(frozen=True)
@@ -102,7 +180,9 @@ class _Generator:
         weight = rng.lognormal(0.0, 1.5, n)
         loyal = rng.random(n) < 0.15
         weeks = rng.geometric(0.22, n)
-        active_end = np.where(loyal, self.end_us, signup + weeks * 7 * US_PER_DAY + rng.integers(0, 7, n) * US_PER_DAY)
+        active_end = np.where(
+            loyal, self.end_us, signup + weeks * 7 * US_PER_DAY + rng.integers(0, 7, n) * US_PER_DAY
+        )
         active_end = np.minimum(active_end, self.end_us)
         persona = rng.choice(len(PERSONAS), n, p=PERSONA_P)
         locale = rng.choice(len(LOCALES), n, p=LOCALE_P)
@@ -116,7 +196,10 @@ class _Generator:
 
     def users_table(self, users: _Users, last_seen: np.ndarray) -> TableData:
         ids = np.arange(1, users.n + 1)
-        names = [f"{users.firsts[f]} {users.lasts[s]}" for f, s in zip(users.first_idx, users.last_idx, strict=True)]
+        names = [
+            f"{users.firsts[f]} {users.lasts[s]}"
+            for f, s in zip(users.first_idx, users.last_idx, strict=True)
+        ]
         emails = [
             f"{users.firsts[f].lower()}.{users.lasts[s].lower().replace(' ', '')}{i}@example.com"
             for f, s, i in zip(users.first_idx, users.last_idx, ids, strict=True)
@@ -126,7 +209,17 @@ class _Generator:
         is_active = (~no_login) & (last_seen >= self.end_us - 30 * US_PER_DAY)
         return TableData(
             "users",
-            ("id", "email", "display_name", "persona", "locale", "country", "signup_at", "last_login_at", "is_active"),
+            (
+                "id",
+                "email",
+                "display_name",
+                "persona",
+                "locale",
+                "country",
+                "signup_at",
+                "last_login_at",
+                "is_active",
+            ),
             (
                 Fixed("int8", ids),
                 Text(np.arange(users.n), emails),
@@ -150,7 +243,10 @@ class _Generator:
         category = rng.integers(0, len(CATEGORIES), m)
         prefix = rng.integers(0, len(TOPIC_PREFIX), m)
         topic = rng.integers(0, len(TOPIC_WORDS), m)
-        titles = [f"{TOPIC_PREFIX[p]} {TOPIC_WORDS[t]} {i + 1}" for i, (p, t) in enumerate(zip(prefix, topic, strict=True))]
+        titles = [
+            f"{TOPIC_PREFIX[p]} {TOPIC_WORDS[t]} {i + 1}"
+            for i, (p, t) in enumerate(zip(prefix, topic, strict=True))
+        ]
         slugs = [title.lower().replace(" ", "-") for title in titles]
         published = rng.random(m) < 0.92
         published[0] = True
@@ -254,7 +350,16 @@ class _Generator:
         order = np.lexsort((lesson_idx, row_user))
         table = TableData(
             "user_progress",
-            ("user_id", "lesson_id", "course_id", "status", "percent", "started_at", "completed_at", "time_spent_seconds"),
+            (
+                "user_id",
+                "lesson_id",
+                "course_id",
+                "status",
+                "percent",
+                "started_at",
+                "completed_at",
+                "time_spent_seconds",
+            ),
             (
                 Fixed("int8", row_user[order] + 1),
                 Fixed("int4", lesson_idx[order] + 1),
@@ -282,7 +387,9 @@ class _Generator:
 
     # -- behaviour logs ----------------------------------------------------------------------------
 
-    def behavior_logs(self, enrollments: _Enrollments, lesson_counts: np.ndarray) -> tuple[_Logs, _QuizPasses]:
+    def behavior_logs(
+        self, enrollments: _Enrollments, lesson_counts: np.ndarray
+    ) -> tuple[_Logs, _QuizPasses]:
         rng = self.rng("behavior_logs")
         users = self._users
         total = self.tier.behavior_logs
@@ -292,7 +399,9 @@ class _Generator:
         user = np.repeat(np.arange(users.n), counts)
         # Activity fades after signup (Beta(1, 1.6) over the active span), then follows the daily rhythm.
         offset = (rng.beta(1.0, 1.6, total) * span[user]).astype(np.int64)
-        ts = _snap_to_rhythm(rng, users.signup[user] + offset, users.signup[user], users.end_clip(self.end_us)[user])
+        ts = _snap_to_rhythm(
+            rng, users.signup[user] + offset, users.signup[user], users.end_clip(self.end_us)[user]
+        )
         order = np.lexsort((ts, user))
         user, ts = user[order], ts[order]
         new_session = np.ones(total, dtype=bool)
@@ -325,7 +434,17 @@ class _Generator:
         np.maximum.at(last_seen, user, ts)
         table = TableData(
             "behavior_logs",
-            ("id", "user_id", "session_id", "event_type", "course_id", "lesson_id", "occurred_at", "duration_ms", "payload"),
+            (
+                "id",
+                "user_id",
+                "session_id",
+                "event_type",
+                "course_id",
+                "lesson_id",
+                "occurred_at",
+                "duration_ms",
+                "payload",
+            ),
             (
                 Fixed("int8", np.arange(1, total + 1)),
                 Fixed("int8", user + 1),
@@ -349,9 +468,13 @@ class _Generator:
         primary_device = self.rng("users").integers(0, len(DEVICES), self._users.n)
         device = np.where(rng.random(n) < 0.85, primary_device[user], rng.integers(0, len(DEVICES), n))
         age = (ts - self.start_us) / max(self.end_us - self.start_us, 1)
-        version = np.clip((age * len(APP_VERSIONS) + rng.normal(0, 0.4, n)).astype(np.int64), 0, len(APP_VERSIONS) - 1)
+        version = np.clip(
+            (age * len(APP_VERSIONS) + rng.normal(0, 0.4, n)).astype(np.int64), 0, len(APP_VERSIONS) - 1
+        )
         detail_tables = {
-            "quiz_attempt": [f'"score": {s * 10}, "passed": {"true" if s >= 7 else "false"}' for s in range(11)],
+            "quiz_attempt": [
+                f'"score": {s * 10}, "passed": {"true" if s >= 7 else "false"}' for s in range(11)
+            ],
             "video_play": [f'"quality": "{q}"' for q in VIDEO_QUALITY],
             "search": [f'"query": "{t}"' for t in SEARCH_TERMS],
         }
@@ -362,7 +485,11 @@ class _Generator:
         for k, kind in enumerate(kinds, start=1):
             mask = event == EVENT_TYPES.index(kind)
             detail_kind[mask] = k
-            detail[mask] = quiz_scores[mask] if kind == "quiz_attempt" else rng.integers(0, len(detail_tables[kind]), int(mask.sum()))
+            detail[mask] = (
+                quiz_scores[mask]
+                if kind == "quiz_attempt"
+                else rng.integers(0, len(detail_tables[kind]), int(mask.sum()))
+            )
         details = [""] + [d for kind in kinds for d in detail_tables[kind]]
         detail_offsets = np.cumsum([1] + [len(detail_tables[kind]) for kind in kinds])[:-1]
         detail_code = np.where(detail_kind == 0, 0, detail_offsets[np.maximum(detail_kind - 1, 0)] + detail)
@@ -382,7 +509,9 @@ class _Generator:
         reasons = ["lesson_complete", "course_complete", "quiz_pass"]
         user = np.concatenate([completed.lesson_user, completed.course_user, quiz.user])
         at = np.concatenate([completed.lesson_at, completed.course_at, quiz.at])
-        reason = np.repeat(np.arange(3), [len(completed.lesson_user), len(completed.course_user), len(quiz.user)])
+        reason = np.repeat(
+            np.arange(3), [len(completed.lesson_user), len(completed.course_user), len(quiz.user)]
+        )
         points = np.array([10, 50, 5])[reason]
         order = np.lexsort((user, at))
         n = len(user)
@@ -458,7 +587,9 @@ class _Logs:
     last_seen: np.ndarray
 
 
-def _snap_to_rhythm(rng: np.random.Generator, ts: np.ndarray, low: np.ndarray | int, high: np.ndarray | int) -> np.ndarray:
+def _snap_to_rhythm(
+    rng: np.random.Generator, ts: np.ndarray, low: np.ndarray | int, high: np.ndarray | int
+) -> np.ndarray:
     """Keep each timestamp's day, move weekend days toward weekdays, re-draw the hour from HOUR_P."""
     n = len(ts)
     day = ts // US_PER_DAY
@@ -472,7 +603,7 @@ def _snap_to_rhythm(rng: np.random.Generator, ts: np.ndarray, low: np.ndarray | 
 
 
 def _cumsum_within(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Inclusive running sum of ``values`` restarted at each group (groups are consecutive runs of ``counts``)."""
+    """Inclusive running sum of ``values``, restarted at each group (consecutive runs of ``counts``)."""
     running = np.cumsum(values)
     before_group = np.concatenate([[0], running])[np.cumsum(counts) - counts]
     return running - np.repeat(before_group, counts)

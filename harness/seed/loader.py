@@ -1,4 +1,4 @@
-"""Seeding: generate a tier's rows, load them with binary COPY, build a strategy's indexes, in one transaction.
+"""Seeding: generate a tier's rows, load them with binary COPY, build indexes, all in one transaction.
 
 One transaction makes re-seeding atomic: an interrupted seed leaves the previous data (and manifest)
 exactly as it was. Creating the tables in that transaction also lets COPY skip WAL and freeze rows.
@@ -82,8 +82,9 @@ def seed(
             t0 = time.perf_counter()
             conn.execute(constraints_sql)
             durations["constraints"] = time.perf_counter() - t0
-            applied = apply_strategy(conn, chosen, TABLES, previous.indexes if previous else [],
-                                     scenarios / "strategies")  # fmt: skip
+            applied = apply_strategy(
+                conn, chosen, TABLES, previous.indexes if previous else [], scenarios / "strategies"
+            )
             durations["indexes"] = applied.build_s
             t0 = time.perf_counter()
             conn.execute("ANALYZE " + ", ".join(TABLES))
@@ -111,7 +112,9 @@ def seed(
             write_manifest(conn, manifest)
             conn.commit()
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"connection lost while seeding (previous data kept): {exc}".strip()) from None
+            raise DatabaseError(
+                f"connection lost while seeding (previous data kept): {exc}".strip()
+            ) from None
     return manifest
 
 
@@ -153,7 +156,9 @@ def verify(dsn: str) -> VerifyResult:
     with connect(dsn) as conn:
         manifest = read_manifest(conn)
         if manifest is None:
-            return VerifyResult(False, "", "", ["no harness manifest: this database was not seeded by harness"])
+            return VerifyResult(
+                False, "", "", ["no harness manifest: this database was not seeded by harness"]
+            )
         problems = []
         for table, expected in manifest.row_counts.items():
             row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
