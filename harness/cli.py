@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import re
 import signal
 import sys
 import traceback
@@ -290,6 +291,7 @@ def check_command(
     "--force", is_flag=True, help="Seed even into a database holding tables harness did not create."
 )
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/<run-id>/.")
+@click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
 @database_options
 def run_command(
     tier: str,
@@ -305,6 +307,7 @@ def run_command(
     no_seed: bool,
     force: bool,
     reports_dir: Path | None,
+    run_id: str | None,
     session: Session,
 ) -> int:
     """Measure every query: EXPLAIN ANALYZE + timed runs, gate p95 and index use, write reports."""
@@ -324,6 +327,7 @@ def run_command(
         allow_few_samples=allow_few_samples,
         seed_if_needed=not no_seed,
         force=force,
+        run_id=run_id,
     )
     # Validate the catalog and names before touching the database (bad input is exit 2, not 3).
     from harness.run import selected_catalog
@@ -351,6 +355,12 @@ def run_command(
         return 1
     out.print(f"PASS: {len(result.queries)} queries")
     return 0
+
+
+def _safe_run_id(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
+        raise click.BadParameter("use letters, digits, '.', '_' and '-' only (it names a folder)")
+    return value
 
 
 class _RunDisplay:
