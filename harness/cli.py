@@ -53,9 +53,7 @@ def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--dsn and --pg-bin, turned into a `session` keyword argument."""
 
     @click.option("--dsn", envvar="HARNESS_DSN", help="PostgreSQL DSN (default: the embedded cluster).")
-    @click.option(
-        "--pg-bin", type=click.Path(file_okay=False), help="Directory of PostgreSQL server binaries."
-    )
+    @click.option("--pg-bin", type=click.Path(file_okay=False), help="Directory of PostgreSQL server binaries.")
     @functools.wraps(command)
     def wrapper(*args: Any, dsn: str | None, pg_bin: str | None, **kwargs: Any) -> Any:
         session = Session(dsn, pg_bin)
@@ -144,19 +142,13 @@ def db_destroy(yes: bool) -> int:
 
 
 @cli.command("seed")
-@click.option(
-    "--tier", default="test", show_default=True, help="Tier name (scenarios/tiers/NAME.toml) or path."
-)
+@click.option("--tier", default="test", show_default=True, help="Tier name (scenarios/tiers/NAME.toml) or path.")
 @click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Random seed.")
 @click.option("--strategy", default="baseline", show_default=True, help="Index strategy to build.")
-@click.option(
-    "--force", is_flag=True, help="Write even into a database holding tables harness did not create."
-)
+@click.option("--force", is_flag=True, help="Write even into a database holding tables harness did not create.")
 @click.option("--verify", is_flag=True, help="Only recompute the checksum of the seeded data and compare.")
 @database_options
-def seed_command(
-    tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session
-) -> int:
+def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
     """Seed a tier deterministically (replacing the harness's tables atomically)."""
     from harness import seed as seeding
 
@@ -167,9 +159,7 @@ def seed_command(
         out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
         return 0 if result.intact else 1
     with _table_progress() as on_progress:
-        manifest = seeding.seed(
-            session.target.dsn, tier, seed_value, strategy, force=force, on_progress=on_progress
-        )
+        manifest = seeding.seed(session.target.dsn, tier, seed_value, strategy, force=force, on_progress=on_progress)
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
@@ -222,12 +212,8 @@ def indexes_apply(strategy: str, force: bool, session: Session) -> int:
     type=click.Path(path_type=Path),
     help="Schema DDL (default scenarios/schema.sql).",
 )
-@click.option(
-    "--strategies", "strategies_dir", type=click.Path(path_type=Path), help="Index strategy folder."
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True
-)
+@click.option("--strategies", "strategies_dir", type=click.Path(path_type=Path), help="Index strategy folder.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Warnings fail the check too.")
 @click.option("--dsn", help="Also check against this live database (PREPARE only, never executes).")
 def check_command(
@@ -262,34 +248,22 @@ def check_command(
 
 @cli.command("run")
 @click.option("--tier", default="test", show_default=True, help="Tier to measure on (seeded if not present).")
-@click.option(
-    "--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed."
-)
+@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
 @click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding).")
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
 @click.option("--only", multiple=True, help="Measure only this query (repeatable, or comma-separated).")
-@click.option(
-    "--iterations", default=30, show_default=True, type=click.IntRange(min=1), help="Timed runs per query."
-)
-@click.option(
-    "--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first."
-)
+@click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1), help="Timed runs per query.")
+@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
 @click.option(
     "--budget",
     "budget_ms",
     type=click.FloatRange(min=0, min_open=True),
     help="p95 budget in ms for every query.",
 )
-@click.option(
-    "--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode."
-)
-@click.option(
-    "--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail)."
-)
+@click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
+@click.option("--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail).")
 @click.option("--no-seed", is_flag=True, help="Measure the data as it is; never seed.")
-@click.option(
-    "--force", is_flag=True, help="Seed even into a database holding tables harness did not create."
-)
+@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/<run-id>/.")
 @click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
 @database_options
@@ -416,6 +390,102 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
             reason,
         )
     out.print(table)
+
+
+# -- compare --------------------------------------------------------------------------------------
+
+
+@cli.command("compare")
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strategies", help="Comma-separated index strategies to measure side by side (first = reference).")
+@click.option("--tier", default="benchmark", show_default=True, help="Tier for --strategies.")
+@click.option("--seed", "seed_value", default=42, show_default=True, type=int)
+@click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
+@click.option("--only", multiple=True, help="Only this query (repeatable, or comma-separated).")
+@click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0))
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds.")
+@click.option("--what-if", "what_if_sql", multiple=True, help="CREATE INDEX … to evaluate with HypoPG (estimate).")
+@click.option("--max-regression", default="10%", show_default=True, help="Two-run mode: tolerated p95 slowdown.")
+@click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
+@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
+@click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
+@database_options
+def compare_command(
+    runs: tuple[Path, ...],
+    strategies: str | None,
+    tier: str,
+    seed_value: int,
+    queries_dir: Path | None,
+    only: tuple[str, ...],
+    iterations: int,
+    warmup: int,
+    rounds: int,
+    what_if_sql: tuple[str, ...],
+    max_regression: str,
+    allow_mismatch: bool,
+    force: bool,
+    reports_dir: Path | None,
+    session: Session,
+) -> int:
+    """Compare index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
+    import datetime as dt
+
+    from harness import compare, paths
+    from harness.report.compare_report import render_compare_text, write_compare_reports
+    from harness.results import load_run
+
+    only_names = tuple(name for item in only for name in item.split(",") if name)
+    directory = (reports_dir or paths.reports_dir()) / dt.datetime.now(dt.UTC).strftime("compare-%Y%m%dT%H%M%SZ")
+    if runs:
+        if len(runs) != 2 or strategies or what_if_sql:
+            raise click.UsageError("give two run.json files (BASE CAND), or --strategies / --what-if, not both")
+        threshold = compare.parse_max_regression(max_regression)
+        result = compare.compare_runs(load_run(runs[0]), load_run(runs[1]), threshold, allow_mismatch)
+        out.print(render_compare_text(result), markup=False)
+        err.print(f"reports: {write_compare_reports(result, directory)}")
+        return result.exit_code
+    if what_if_sql:
+        return _what_if(session, what_if_sql, queries_dir, only_names, tier, seed_value)
+    if not strategies:
+        raise click.UsageError("nothing to compare: pass BASE CAND run files, --strategies a,b,… or --what-if SQL")
+    names = [name.strip() for name in strategies.split(",") if name.strip()]
+    if len(names) < 2:
+        raise click.UsageError("--strategies needs at least two names, e.g. none,baseline,tuned")
+    progress = compare.CompareProgress(
+        message=lambda text: err.print(text),
+        measured=lambda done, total, query, strategy: err.print(f"  [{done}/{total}] {strategy}: {query}"),
+    )
+    result = compare.compare_strategies(
+        session.target.dsn,
+        names,
+        tier=tier,
+        seed=seed_value,
+        queries_dir=queries_dir,
+        only=only_names,
+        iterations=iterations,
+        warmup=warmup,
+        rounds=rounds,
+        force=force,
+        progress=progress,
+        database_label="embedded" if session.target.server else session.target.display,
+    )
+    out.print(render_compare_text(result), markup=False)
+    err.print(f"reports: {write_compare_reports(result, directory)}")
+    return result.exit_code
+
+
+def _what_if(
+    session: Session, sqls: tuple[str, ...], queries_dir: Path | None, only: tuple[str, ...], tier: str, seed: int
+) -> int:
+    from harness.report.compare_report import render_what_if_text
+    from harness.run import RunOptions, selected_catalog
+    from harness.whatif import what_if
+
+    catalog = selected_catalog(RunOptions(tier=tier, seed=seed, queries_dir=queries_dir, only=only))
+    results = what_if(session.target.dsn, list(sqls), catalog.queries, seed)
+    out.print(render_what_if_text(results), markup=False)
+    return 0
 
 
 # -- plumbing -------------------------------------------------------------------------------------

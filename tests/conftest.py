@@ -21,11 +21,14 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedServer]:
-    """The test session's embedded cluster (persistent while the session runs, stopped at the end)."""
+    """The test session's embedded cluster: kept running during the session, stopped at its end unless
+    another session (running concurrently) had started it."""
     server = EmbeddedServer(TEST_HOME)
+    already_running = server.status().running
     server.ensure_running(persistent=True)
     yield server
-    server.stop()
+    if not already_running:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,725 @@
+"""`harness compare`: index strategies side by side on the same data, or a baseline run against a candidate.
+
+Mode 1 (``compare_strategies``) measures every query under each strategy with the same parameter draws,
+in interleaved rounds (A B C, B C A, C A B, ...) so drift on a noisy machine spreads over all strategies
+instead of favouring whichever ran first, and weighs what each strategy costs: index size, build time and
+insert throughput. Mode 2 (``compare_runs``) reads two saved run.json files, refuses to compare runs whose
+fingerprints differ (data, server, settings) unless told to, and gates on significant p95 regressions.
+
+Verdicts come from ``harness.stats.compare_samples``: a bootstrap CI of the ratio candidate / reference,
+which must exclude 1 *and* clear a minimum effect before anything is called faster or slower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import statistics
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from harness.catalog import Query
+from harness.db import connect, redact
+from harness.errors import InputError
+from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
+from harness.params import ParamSampler
+from harness.plans import PlanFacts, plan_diff
+from harness.results import Environment, SavedQuery, SavedRun
+from harness.run import Progress, RunOptions, _query_seed, fingerprint, prepare_database, selected_catalog
+from harness.stats import Comparison, Summary, compare_samples, regressed, summarize
+from harness.strategies import StrategyApplied, load_strategy, switch_strategy
+
+# What must be equal for two runs' timings to be comparable at all (mode 2).
+FINGERPRINT_FIELDS = ("tier", "seed", "data_checksum", "postgres_major")
+KEY_SETTINGS = (
+    "shared_buffers",
+    "work_mem",
+    "jit",
+    "max_parallel_workers_per_gather",
+    "random_page_cost",
+    "effective_cache_size",
+)
+DEFAULT_MAX_REGRESSION = 0.10
+DEFAULT_ROUNDS = 3
+DEFAULT_WRITE_TABLE = "behavior_logs"
+DEFAULT_WRITE_ROWS = 20_000
+DEFAULT_WRITE_TRIALS = 3
+# A comparison wants a number for every strategy, including the slow ones: `none` may take many times a
+# query's budget on the benchmark tier, so the statement_timeout is far looser than `harness run`'s.
+COMPARE_TIMEOUT_FACTOR = 20.0
+COMPARE_MIN_TIMEOUT_MS = 60_000.0
+
+
+# -- mode 2: two saved runs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One fingerprint field that differs between the baseline and the candidate run."""
+
+    field: str
+    base: str
+    cand: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.base} (base) vs {self.cand} (candidate)"
+
+
+@dataclass(frozen=True)
+class QueryDelta:
+    """One query in both runs: p50 and p95 ratios with CIs, whether it regressed, how its plan changed.
+
+    ``problem`` says why a query could not be compared on timings (no samples on one side); a candidate
+    that failed or timed out where the baseline ran counts as regressed.
+    """
+
+    name: str
+    p50: Comparison | None
+    p95: Comparison | None
+    regressed: bool
+    plan_changes: tuple[str, ...]
+    base_indexes: tuple[str, ...]
+    cand_indexes: tuple[str, ...]
+    problem: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return self.p95.verdict if self.p95 else "not compared"
+
+    def headline(self) -> str:
+        """The sentence a reviewer reads first: "q3 got 1.8x slower at p95 (95% CI 1.6–2.0), plan switched
+        from Index Scan using … to Seq Scan on …"."""
+        if self.p95 is None:
+            return f"{self.name}: {self.problem or 'not compared'}"
+        described = describe_ratio(self.p95)
+        text = f"{self.name} {described}" if described.startswith("got ") else f"{self.name}: {described}"
+        switch = next((line for line in self.plan_changes if " → " in line), None)
+        if switch:
+            before, after = switch.split(" → ", 1)
+            text += f", plan switched from {before} to {after}"
+        elif self.plan_changes:
+            text += f", plan changed ({self.plan_changes[0]})"
+        return text
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Baseline vs candidate run: per-query deltas, fingerprint mismatches, and the gate's exit code."""
+
+    base_path: str
+    cand_path: str
+    base_run_id: str
+    cand_run_id: str
+    base_strategy: str
+    cand_strategy: str
+    max_regression: float
+    mismatches: tuple[Mismatch, ...]
+    queries: tuple[QueryDelta, ...]
+    only_in_base: tuple[str, ...]
+    only_in_cand: tuple[str, ...]
+    warnings: tuple[str, ...]
+    kind: str = "runs"
+
+    @property
+    def regressions(self) -> list[QueryDelta]:
+        return [q for q in self.queries if q.regressed]
+
+    @property
+    def improvements(self) -> list[QueryDelta]:
+        return [q for q in self.queries if q.p95 is not None and q.p95.verdict == "faster"]
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any query regressed beyond ``max_regression`` (significantly), else 0."""
+        return 1 if self.regressions else 0
+
+
+def parse_max_regression(text: str) -> float:
+    """ "10%" or "0.1" → 0.10; InputError for anything else (negative, not a number)."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise InputError(
+            f"--max-regression {text!r}: write a percentage like 10% (or a fraction like 0.1)"
+        ) from None
+    if value < 0 or value != value:
+        raise InputError(f"--max-regression {text!r} must be a non-negative percentage, e.g. 10%")
+    return value
+
+
+def fingerprint_mismatches(base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[Mismatch]:
+    """The fingerprint fields (data, server major, key settings) on which two run environments differ."""
+    if not base or not cand:
+        return [
+            Mismatch(
+                "environment fingerprint", "present" if base else "missing", "present" if cand else "missing"
+            )
+        ]
+    found = [
+        Mismatch(name, str(base.get(name)), str(cand.get(name)))
+        for name in FINGERPRINT_FIELDS
+        if base.get(name) != cand.get(name)
+    ]
+    base_settings, cand_settings = base.get("settings") or {}, cand.get("settings") or {}
+    found += [
+        Mismatch(name, str(base_settings.get(name)), str(cand_settings.get(name)))
+        for name in KEY_SETTINGS
+        if base_settings.get(name) != cand_settings.get(name)
+    ]
+    return found
+
+
+def compare_runs(
+    base: SavedRun,
+    cand: SavedRun,
+    max_regression: float = DEFAULT_MAX_REGRESSION,
+    allow_mismatch: bool = False,
+) -> RunComparison:
+    """Compare a candidate run against a baseline; InputError when the fingerprints differ (unless allowed).
+
+    The verdict and the gate use p95, the statistic `harness run` gates on; p50 is reported beside it.
+    """
+    if max_regression < 0:
+        raise InputError("max_regression must be >= 0 (a fraction: 0.10 for 10%)")
+    mismatches = fingerprint_mismatches(base.environment, cand.environment)
+    if mismatches and not allow_mismatch:
+        raise InputError(
+            f"{base.path} and {cand.path} are not comparable: {'; '.join(map(str, mismatches))} — re-run "
+            "both on the same data and server settings, or pass --allow-mismatch to compare anyway"
+        )
+    warnings = [f"FINGERPRINT MISMATCH (compared anyway): {m}" for m in mismatches]
+    base_strategy = str(base.environment.get("strategy", "?"))
+    cand_strategy = str(cand.environment.get("strategy", "?"))
+    if base_strategy != cand_strategy:
+        warnings.append(f"index strategy differs: {base_strategy} (base) vs {cand_strategy} (candidate)")
+    for label, run in (("base", base), ("candidate", cand)):
+        if not run.complete:
+            warnings.append(
+                f"the {label} run {run.run_id} is incomplete: queries it did not reach are missing"
+            )
+    base_host = (base.environment.get("host") or {}).get("hostname")
+    cand_host = (cand.environment.get("host") or {}).get("hostname")
+    if base_host != cand_host:
+        warnings.append(f"runs come from different machines ({base_host} vs {cand_host}): timings may differ "
+                        "for reasons unrelated to the change")  # fmt: skip
+    deltas = [
+        _query_delta(base.queries[name], cand.queries[name], max_regression)
+        for name in base.queries
+        if name in cand.queries
+    ]
+    few = sorted(
+        d.name for d in deltas if d.p95 and min(d.p95.n_baseline, d.p95.n_candidate) < MIN_SAMPLES_FOR_P95
+    )
+    if few:
+        warnings.append(
+            f"fewer than {MIN_SAMPLES_FOR_P95} samples for {', '.join(few)}: p95 CIs are unreliable; "
+            "re-run with more --iterations"
+        )
+    return RunComparison(
+        base_path=str(base.path),
+        cand_path=str(cand.path),
+        base_run_id=base.run_id,
+        cand_run_id=cand.run_id,
+        base_strategy=base_strategy,
+        cand_strategy=cand_strategy,
+        max_regression=max_regression,
+        mismatches=tuple(mismatches),
+        queries=tuple(deltas),
+        only_in_base=tuple(n for n in base.queries if n not in cand.queries),
+        only_in_cand=tuple(n for n in cand.queries if n not in base.queries),
+        warnings=tuple(warnings),
+    )
+
+
+def _query_delta(base: SavedQuery, cand: SavedQuery, max_regression: float) -> QueryDelta:
+    changes = tuple(plan_diff(base.plan, cand.plan)) if base.plan and cand.plan else ()
+    base_idx = base.plan.indexes_used if base.plan else ()
+    cand_idx = cand.plan.indexes_used if cand.plan else ()
+    if not base.samples_ms or not cand.samples_ms:
+        if base.samples_ms:
+            problem = (
+                f"the candidate has no samples ({cand.error or 'not measured'}): counted as a regression"
+            )
+        elif cand.samples_ms:
+            problem = f"the baseline has no samples ({base.error or 'not measured'}): not compared"
+        else:
+            problem = "neither run has samples: not compared"
+        return QueryDelta(base.name, None, None, bool(base.samples_ms), changes, base_idx, cand_idx, problem)
+    seed = zlib.crc32(base.name.encode())
+    p50 = compare_samples(base.samples_ms, cand.samples_ms, metric="p50", seed=seed)
+    p95 = compare_samples(base.samples_ms, cand.samples_ms, metric="p95", seed=seed)
+    return QueryDelta(base.name, p50, p95, regressed(p95, max_regression), changes, base_idx, cand_idx)
+
+
+def describe_ratio(comparison: Comparison) -> str:
+    """The change in words: "got 1.8x slower at p95 (95% CI 1.6–2.0)", "got 2.4x faster at p95 (…)" or
+    "no significant difference (p95 ratio 1.02, 95% CI 0.97–1.08)"."""
+    ratio, low, high, metric = comparison.ratio, comparison.ci_low, comparison.ci_high, comparison.metric
+    if comparison.verdict == "slower":
+        return f"got {_times(ratio)}x slower at {metric} ({_ci(low, high, ratio)})"
+    if comparison.verdict == "faster" and low > 0:
+        speedup = 1 / ratio
+        return f"got {_times(speedup)}x faster at {metric} ({_ci(1 / high, 1 / low, speedup)})"
+    return f"no significant difference ({metric} ratio {ratio:.2f}, 95% CI {low:.2f}–{high:.2f})"
+
+
+def _ci(low: float, high: float, point: float) -> str:
+    return f"95% CI {_times(low, point)}–{_times(high, point)}"
+
+
+def _times(value: float, point: float | None = None) -> str:
+    """A factor with one decimal from 1.5x on, two below (where 1.05 and 1.1 differ); a CI bound takes the
+    precision of its point estimate so "1.21 (1.13–2.01)" never reads "1.21 (1.13–2.0)"."""
+    return f"{value:.{1 if (point or value) >= 1.5 else 2}f}"
+
+
+# -- mode 1: strategies on the same data ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategyCost:
+    """What a strategy costs besides reads: its indexes, their size, build time and insert throughput."""
+
+    strategy: str
+    index_names: tuple[str, ...]
+    index_bytes: int
+    build_s: float  # median over every time the strategy was built during the comparison
+    build_s_samples: tuple[float, ...]
+    write_table: str
+    write_rows: int
+    write_rows_per_s: float  # median over trials
+    write_rows_per_s_samples: tuple[float, ...]
+
+    @property
+    def index_count(self) -> int:
+        return len(self.index_names)
+
+
+@dataclass(frozen=True)
+class StrategyMeasurement:
+    """One query under one strategy: every timed sample over all rounds, and the plan it used."""
+
+    query: str
+    strategy: str
+    samples_ms: tuple[float, ...]
+    summary: Summary | None
+    plan: PlanFacts | None
+    error: str | None
+
+    @property
+    def indexes_used(self) -> tuple[str, ...]:
+        return self.plan.indexes_used if self.plan else ()
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """A strategy against the reference strategy on one query (ratio = strategy / reference)."""
+
+    query: str
+    strategy: str
+    reference: str
+    p50: Comparison
+    p95: Comparison
+    plan_changes: tuple[str, ...]
+
+    @property
+    def verdict(self) -> str:
+        return self.p95.verdict
+
+
+@dataclass(frozen=True)
+class StrategyComparison:
+    """Strategies side by side: per query × strategy timings, verdicts vs the reference, costs."""
+
+    strategies: tuple[str, ...]
+    reference: str
+    queries: tuple[str, ...]
+    measurements: tuple[StrategyMeasurement, ...]
+    verdicts: tuple[PairVerdict, ...]
+    costs: tuple[StrategyCost, ...]
+    environment: Environment
+    rounds: int
+    iterations: int
+    warmup: int
+    original_strategy: str  # restored when the comparison ends, whether it completes or not
+    started_at: str
+    finished_at: str
+    warnings: tuple[str, ...] = ()
+    kind: str = "strategies"
+    exit_code: int = 0  # the comparison informs a decision; it gates nothing
+
+    def measurement(self, query: str, strategy: str) -> StrategyMeasurement:
+        return next(m for m in self.measurements if m.query == query and m.strategy == strategy)
+
+    def verdict(self, query: str, strategy: str) -> PairVerdict | None:
+        return next((v for v in self.verdicts if v.query == query and v.strategy == strategy), None)
+
+    def cost(self, strategy: str) -> StrategyCost:
+        return next(c for c in self.costs if c.strategy == strategy)
+
+
+@dataclass(frozen=True)
+class CompareProgress:
+    """Callbacks for a display: a status line, and (done, total, query, strategy) after each measurement."""
+
+    message: Callable[[str], None] = lambda text: None
+    measured: Callable[[int, int, str, str], None] = lambda done, total, query, strategy: None
+
+
+def compare_strategies(
+    dsn: str,
+    strategies: Sequence[str],
+    tier: str = "benchmark",
+    seed: int = 42,
+    queries_dir: Path | None = None,
+    only: Sequence[str] = (),
+    iterations: int = 30,
+    warmup: int = 5,
+    rounds: int = DEFAULT_ROUNDS,
+    force: bool = False,
+    progress: CompareProgress | None = None,
+    *,
+    strategies_dir: Path | None = None,
+    write_table: str = DEFAULT_WRITE_TABLE,
+    write_rows: int = DEFAULT_WRITE_ROWS,
+    write_trials: int = DEFAULT_WRITE_TRIALS,
+    seed_if_needed: bool = True,
+    database_label: str = "",
+) -> StrategyComparison:
+    """Measure every query under every strategy on one seeded dataset; the first strategy is the reference.
+
+    Each query gets one set of parameter draws, shared by all strategies. ``iterations`` timed executions
+    per query and strategy are split over ``rounds``; each round visits the strategies in a rotated order,
+    rebuilding their indexes (and ANALYZE) before warming up and timing its slice. Write cost is measured
+    after the reads, so the dead rows its rolled-back inserts leave (vacuumed at the end) never touch
+    a read measurement. The strategy in place before the comparison is restored at the end, even on error.
+    """
+    progress = progress or CompareProgress()
+    names = _validate_strategies(strategies, strategies_dir)
+    if rounds < 1 or iterations < rounds:
+        raise InputError(f"need 1 <= --rounds <= --iterations (got rounds={rounds}, iterations={iterations})")
+    if write_rows < 1 or write_trials < 1:
+        raise InputError("write_rows and write_trials must be >= 1")
+    options = RunOptions(
+        tier=tier,
+        seed=seed,
+        queries_dir=queries_dir,
+        only=tuple(only),
+        force=force,
+        seed_if_needed=seed_if_needed,
+    )
+    catalog = selected_catalog(options)
+    manifest = prepare_database(dsn, options, Progress(seeding=progress.message))
+    if manifest is None:
+        raise InputError(
+            "strategies can only be compared on data seeded by harness: run harness seed, or drop --no-seed"
+        )
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    environment = fingerprint(dsn, manifest, database_label or redact(dsn))
+    with connect(dsn) as conn:
+        sampler = ParamSampler(conn, manifest.anchor, seed)
+        draws = {
+            q.name: sampler.draw_sets(q, warmup + iterations, _query_seed(seed, q)) for q in catalog.queries
+        }
+    state = _Session(dsn, names, strategies_dir, manifest.strategy, progress)
+    try:
+        samples = state.measure_rounds(
+            catalog.queries, draws, iterations, warmup, rounds, manifest.row_counts
+        )
+        write_costs = state.measure_writes(write_table, write_rows, write_trials)
+    finally:
+        state.restore()
+    measurements = tuple(
+        StrategyMeasurement(
+            q.name, s, tuple(samples[q.name, s].samples), _summary(samples[q.name, s].samples, seed),
+            samples[q.name, s].plan, samples[q.name, s].error,
+        )
+        for q in catalog.queries
+        for s in names
+    )  # fmt: skip
+    costs = tuple(
+        StrategyCost(
+            strategy=s,
+            index_names=tuple(state.built[s][-1].created),
+            index_bytes=state.index_bytes[s],
+            build_s=statistics.median(a.build_s for a in state.built[s]),
+            build_s_samples=tuple(round(a.build_s, 4) for a in state.built[s]),
+            write_table=write_table,
+            write_rows=write_rows,
+            write_rows_per_s=statistics.median(write_costs[s]),
+            write_rows_per_s_samples=tuple(write_costs[s]),
+        )
+        for s in names
+    )
+    return StrategyComparison(
+        strategies=names,
+        reference=names[0],
+        queries=tuple(q.name for q in catalog.queries),
+        measurements=measurements,
+        verdicts=tuple(_pair_verdicts(measurements, names)),
+        costs=costs,
+        environment=replace(environment, strategy=", ".join(names)),
+        rounds=rounds,
+        iterations=iterations,
+        warmup=warmup,
+        original_strategy=manifest.strategy,
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        warnings=tuple(_strategy_warnings(measurements, iterations)),
+    )
+
+
+def rotated(names: Sequence[str], round_index: int) -> list[str]:
+    """Round r visits the strategies starting at the r-th: A B C, B C A, C A B, A B C, ..."""
+    shift = round_index % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
+def round_slices(iterations: int, rounds: int) -> list[range]:
+    """Split ``iterations`` timed executions into ``rounds`` contiguous, nearly equal slices."""
+    base, extra = divmod(iterations, rounds)
+    slices, start = [], 0
+    for r in range(rounds):
+        size = base + (1 if r < extra else 0)
+        slices.append(range(start, start + size))
+        start += size
+    return slices
+
+
+@dataclass
+class _Accumulated:
+    samples: list[float] = field(default_factory=list)
+    plan: PlanFacts | None = None
+    error: str | None = None
+
+
+class _Session:
+    """The mutable part of a strategy comparison: which strategy is built, what each build cost."""
+
+    def __init__(
+        self,
+        dsn: str,
+        names: tuple[str, ...],
+        directory: Path | None,
+        original: str,
+        progress: CompareProgress,
+    ) -> None:
+        self.dsn, self.names, self.directory, self.progress = dsn, names, directory, progress
+        self.original = original
+        self.current = original
+        self.built: dict[str, list[StrategyApplied]] = {s: [] for s in names}
+        self.index_bytes: dict[str, int] = {}
+        self.written: str | None = None  # a table whose rolled-back inserts left dead rows to vacuum
+
+    def switch(self, name: str) -> None:
+        self.progress.message(f"building indexes of strategy {name}")
+        applied = switch_strategy(self.dsn, name, directory=self.directory)
+        self.current = name
+        self.built[name].append(applied)
+        with connect(self.dsn) as conn:
+            self.index_bytes[name] = _index_bytes(conn, applied.created)
+            _checkpoint(conn)
+
+    def measure_rounds(
+        self,
+        queries: Sequence[Query],
+        draws: Mapping[str, list[dict[str, Any]]],
+        iterations: int,
+        warmup: int,
+        rounds: int,
+        row_counts: Mapping[str, int],
+    ) -> dict[tuple[str, str], _Accumulated]:
+        acc = {(q.name, s): _Accumulated() for q in queries for s in self.names}
+        total, done = len(queries) * len(self.names) * rounds, 0
+        for r, timed in enumerate(round_slices(iterations, rounds)):
+            for name in rotated(self.names, r):
+                self.switch(name)
+                for query in queries:
+                    sets = draws[query.name]
+                    param_sets = sets[:warmup] + [sets[warmup + i] for i in timed]
+                    _measure_slice(self.dsn, query, param_sets, warmup, row_counts, acc[query.name, name])
+                    done += 1
+                    self.progress.measured(done, total, query.name, name)
+        return acc
+
+    def measure_writes(self, table: str, rows: int, trials: int) -> dict[str, list[float]]:
+        """Insert throughput per strategy, starting with the one in place and ending with the original."""
+        order = sorted(self.names, key=lambda s: (s != self.current, s == self.original))
+        result = {}
+        for name in order:
+            if name != self.current:
+                self.switch(name)
+            self.progress.message(f"measuring write cost of strategy {name} ({rows:,} rows into {table})")
+            self.written = table
+            result[name] = insert_throughput(self.dsn, table, rows, trials)
+        return result
+
+    def restore(self) -> None:
+        """Put back the original strategy's indexes and vacuum away the dead rows of the write trials."""
+        if self.current != self.original:
+            self.progress.message(f"restoring strategy {self.original}")
+            switch_strategy(self.dsn, self.original, directory=self.directory)
+            self.current = self.original
+        if self.written:
+            with connect(self.dsn) as conn:
+                conn.execute(f"VACUUM {_ident(self.written)}")
+
+
+def _measure_slice(
+    dsn: str,
+    query: Query,
+    param_sets: list[dict[str, Any]],
+    warmup: int,
+    row_counts: Mapping[str, int],
+    acc: _Accumulated,
+) -> None:
+    if acc.error:  # a query that failed or timed out under this strategy is not retried every round
+        return
+    options = MeasureOptions(
+        iterations=len(param_sets) - warmup,
+        warmup=warmup,
+        timeout_factor=COMPARE_TIMEOUT_FACTOR,
+        min_timeout_ms=COMPARE_MIN_TIMEOUT_MS,
+    )
+    measured = measure_query(dsn, query, param_sets, options, query.budget_ms, row_counts)
+    acc.samples += measured.samples_ms
+    acc.plan = acc.plan or measured.plan
+    acc.error = measured.error
+
+
+def _summary(samples: Sequence[float], seed: int) -> Summary | None:
+    return summarize(samples, seed=seed) if samples else None
+
+
+def _pair_verdicts(measurements: Sequence[StrategyMeasurement], names: Sequence[str]) -> list[PairVerdict]:
+    by_key = {(m.query, m.strategy): m for m in measurements}
+    reference = names[0]
+    verdicts = []
+    for query in dict.fromkeys(m.query for m in measurements):
+        ref = by_key[query, reference]
+        for name in names[1:]:
+            other = by_key[query, name]
+            if not ref.samples_ms or not other.samples_ms:
+                continue
+            seed = zlib.crc32(f"{query}:{name}".encode())
+            changes = tuple(plan_diff(ref.plan, other.plan)) if ref.plan and other.plan else ()
+            verdicts.append(
+                PairVerdict(
+                    query, name, reference,
+                    compare_samples(ref.samples_ms, other.samples_ms, metric="p50", seed=seed),
+                    compare_samples(ref.samples_ms, other.samples_ms, metric="p95", seed=seed),
+                    changes,
+                )
+            )  # fmt: skip
+    return verdicts
+
+
+def _strategy_warnings(measurements: Sequence[StrategyMeasurement], iterations: int) -> list[str]:
+    found = [f"{m.query} under {m.strategy}: {m.error}" for m in measurements if m.error]
+    if iterations < MIN_SAMPLES_FOR_P95:
+        found.append(f"only {iterations} timed executions per query and strategy: p95 CIs are unreliable "
+                     f"below {MIN_SAMPLES_FOR_P95}; use more --iterations")  # fmt: skip
+    return found
+
+
+def _validate_strategies(strategies: Sequence[str], directory: Path | None) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(s.strip() for s in strategies if s.strip()))
+    if len(names) < 2:
+        raise InputError("compare needs at least two strategies, e.g. --strategies none,baseline,tuned")
+    for name in names:
+        load_strategy(name, directory)  # InputError naming the known strategies when one is unknown
+    return names
+
+
+def _index_bytes(conn: psycopg.Connection, names: Sequence[str]) -> int:
+    row = conn.execute(
+        "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c "
+        "WHERE c.relname = ANY (%s) AND c.relnamespace = current_schema()::regnamespace",
+        [list(names)],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _checkpoint(conn: psycopg.Connection) -> None:
+    """Flush the index build's dirty pages now, not during the next strategy's timings (needs privilege)."""
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CHECKPOINT")
+
+
+# -- write cost ---------------------------------------------------------------------------------------
+
+
+def insert_throughput(dsn: str, table: str, rows: int, trials: int = DEFAULT_WRITE_TRIALS) -> list[float]:
+    """Rows per second of inserting ``rows`` copies of existing rows into ``table``, each trial rolled back.
+
+    The batch copies the table's own rows (so values, foreign keys and payload sizes are realistic) with
+    the primary key moved past the current maximum and every timestamp column moved past the data's last
+    one, the way new events arrive. One untimed trial warms the caches first.
+    """
+    with connect(dsn, autocommit=False) as conn:
+        sql = _copy_rows_sql(conn, table, rows)
+        conn.rollback()
+        speeds = []
+        for trial in range(trials + 1):
+            try:
+                started = time.perf_counter()
+                conn.execute(sql)
+                elapsed = time.perf_counter() - started
+            except psycopg.Error as exc:
+                raise InputError(
+                    f"cannot measure write cost on {table}: copying its rows failed "
+                    f"({type(exc).__name__}: {str(exc).strip().splitlines()[0]}); pick another write table"
+                ) from None
+            finally:
+                conn.rollback()
+            if trial:
+                speeds.append(rows / elapsed if elapsed > 0 else float("inf"))
+    return speeds
+
+
+def _copy_rows_sql(conn: psycopg.Connection, table: str, rows: int) -> str:
+    """The INSERT ... SELECT of one batch; offsets are computed here so the timed statement only inserts."""
+    columns = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+        "       coalesce(a.attnum = ANY (i.indkey) AND cardinality(i.indkey::int2[]) = 1, false) "
+        "FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+        "  AND a.attgenerated = '' ORDER BY a.attnum",
+        [table],
+    ).fetchall()
+    if not columns:
+        raise InputError(f"write-cost table {table!r} does not exist in this database")
+    source = _ident(table)
+    count_row = conn.execute(f"SELECT count(*) FROM {source}").fetchone()
+    count = int(count_row[0]) if count_row else 0
+    if count == 0:
+        raise InputError(f"write-cost table {table!r} is empty: there are no rows to copy")
+    shifted = []
+    for name, type_name, is_key in columns:
+        col = _ident(name)
+        if is_key and type_name in ("bigint", "integer", "smallint"):
+            row = conn.execute(f"SELECT max({col}) - min({col}) + 1 FROM {source}").fetchone()
+            shifted.append(f"{col} + k * {int(row[0]) if row else 1}")
+        elif type_name.startswith("timestamp"):
+            row = conn.execute(f"SELECT extract(epoch FROM max({col}) - min({col})) FROM {source}").fetchone()
+            seconds = float(row[0]) + 1.0 if row and row[0] is not None else 86_400.0
+            shifted.append(f"{col} + k * interval '{seconds:.0f} seconds'")
+        else:
+            shifted.append(col)
+    names = ", ".join(_ident(c[0]) for c in columns)
+    return (
+        f"INSERT INTO {source} ({names}) SELECT {', '.join(shifted)} "
+        f"FROM generate_series(1, {-(-rows // count)}) AS k, {source} LIMIT {int(rows)}"
+    )
+
+
+def _ident(name: str) -> str:
+    """Quote an identifier (possibly schema-qualified) for SQL text."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))

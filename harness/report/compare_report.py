@@ -1,0 +1,535 @@
+"""Reports of `harness compare`: compare.json, compare.md, compare.html with its PNG figures, terminal text.
+
+Both kinds of comparison are rendered here: strategies side by side (``StrategyComparison``) and a
+baseline run against a candidate (``RunComparison``). Every format is built from the same rows, so the
+terminal, the Markdown and the HTML always say the same thing. Figures use matplotlib's ``Figure`` API
+(Agg, no pyplot) like ``harness.report.plots``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from harness.compare import RunComparison, StrategyComparison
+from harness.report.plots import format_ms
+from harness.stats import PERCENTILE_METHOD
+from harness.whatif import ESTIMATE_NOTE, WhatIf
+
+COMPARE_SCHEMA_VERSION = 1
+DPI = 100
+LOG_SCALE_RATIO = 50.0
+STRATEGY_COLORS = ("#607d8b", "#1565c0", "#2e7d32", "#ef8f00", "#6a1b9a", "#00838f", "#c62828")
+VERDICT_COLORS = {"slower": "#c62828", "faster": "#2e7d32", "no significant difference": "#757575"}
+METHOD_NOTE = (
+    f"percentiles by {PERCENTILE_METHOD}; 95% CIs by percentile bootstrap; a verdict other than "
+    "'no significant difference' needs the 95% CI of the p95 ratio to exclude 1 and a change of at least 5%; "
+    "effect size is Cliff's delta"
+)
+Table = tuple[list[str], list[list[str]]]
+
+
+def write_compare_reports(
+    comparison: StrategyComparison | RunComparison, directory: Path, *, html: bool = True
+) -> Path:
+    """Write compare.json, compare.md and (unless ``html`` is False) the PNG figures and compare.html."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str | bytes] = {
+        "compare.json": render_compare_json(comparison),
+        "compare.md": render_compare_markdown(comparison),
+    }
+    if html:
+        figures = compare_figures(comparison)
+        files.update(figures)
+        files["compare.html"] = render_compare_html(comparison, figures)
+    for name, content in files.items():
+        tmp = directory / f".{name}.tmp"
+        if isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            tmp.write_text(content, encoding="utf-8")
+        tmp.replace(directory / name)
+    return directory
+
+
+# -- json --------------------------------------------------------------------------------------------
+
+
+def render_compare_json(comparison: StrategyComparison | RunComparison) -> str:
+    """Versioned JSON keeping every raw sample, so anyone can recompute each number."""
+    head: dict[str, Any] = {
+        "schema_version": COMPARE_SCHEMA_VERSION,
+        "kind": comparison.kind,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "percentile_method": PERCENTILE_METHOD,
+        "method": METHOD_NOTE,
+        "exit_code": comparison.exit_code,
+    }
+    body = (
+        _strategies_json(comparison) if isinstance(comparison, StrategyComparison) else _runs_json(comparison)
+    )
+    return json.dumps({**head, **body}, indent=2, default=str) + "\n"
+
+
+def _strategies_json(c: StrategyComparison) -> dict[str, Any]:
+    queries = []
+    for name in c.queries:
+        per_strategy = {}
+        for strategy in c.strategies:
+            m = c.measurement(name, strategy)
+            v = c.verdict(name, strategy)
+            per_strategy[strategy] = {
+                "summary": m.summary.as_dict() if m.summary else None,
+                "samples_ms": [round(s, 4) for s in m.samples_ms],
+                "indexes_used": list(m.indexes_used),
+                "plan": m.plan.tree if m.plan else None,
+                "error": m.error,
+                "vs_reference": None
+                if v is None
+                else {"p50": v.p50.as_dict(), "p95": v.p95.as_dict(), "plan_changes": list(v.plan_changes)},
+            }
+        queries.append({"name": name, "strategies": per_strategy})
+    return {
+        "strategies": list(c.strategies),
+        "reference": c.reference,
+        "rounds": c.rounds,
+        "iterations": c.iterations,
+        "warmup": c.warmup,
+        "original_strategy": c.original_strategy,
+        "started_at": c.started_at,
+        "finished_at": c.finished_at,
+        "environment": asdict(c.environment),
+        "warnings": list(c.warnings),
+        "costs": [{**asdict(cost), "index_count": cost.index_count} for cost in c.costs],
+        "queries": queries,
+    }
+
+
+def _runs_json(c: RunComparison) -> dict[str, Any]:
+    return {
+        "base": {"path": c.base_path, "run_id": c.base_run_id, "strategy": c.base_strategy},
+        "candidate": {"path": c.cand_path, "run_id": c.cand_run_id, "strategy": c.cand_strategy},
+        "max_regression": c.max_regression,
+        "mismatches": [asdict(m) for m in c.mismatches],
+        "warnings": list(c.warnings),
+        "headlines": headlines(c),
+        "queries": [
+            {
+                "name": q.name,
+                "verdict": q.verdict,
+                "regressed": q.regressed,
+                "headline": q.headline(),
+                "p50": q.p50.as_dict() if q.p50 else None,
+                "p95": q.p95.as_dict() if q.p95 else None,
+                "plan_changes": list(q.plan_changes),
+                "base_indexes": list(q.base_indexes),
+                "cand_indexes": list(q.cand_indexes),
+                "problem": q.problem,
+            }
+            for q in c.queries
+        ],
+        "only_in_base": list(c.only_in_base),
+        "only_in_candidate": list(c.only_in_cand),
+    }
+
+
+def headlines(c: RunComparison) -> list[str]:
+    """The sentences a reviewer reads first: regressions, then improvements, else that nothing changed."""
+    lines = [f"REGRESSION: {q.headline()}" for q in c.regressions]
+    lines += [f"improvement: {q.headline()}" for q in c.improvements]
+    if not lines:
+        lines.append(f"no query got significantly slower or faster ({len(c.queries)} compared)")
+    return lines
+
+
+# -- tables shared by text, markdown and html ----------------------------------------------------------
+
+
+def _latency_table(c: StrategyComparison) -> Table:
+    headers = ["query", "strategy", "p50 ms", "p95 ms [95% CI]", "n", f"p95 vs {c.reference} [95% CI]",
+               "verdict", "Cliff's δ", "indexes used"]  # fmt: skip
+    rows = []
+    for name in c.queries:
+        for strategy in c.strategies:
+            m = c.measurement(name, strategy)
+            s = m.summary
+            v = c.verdict(name, strategy)
+            p50 = format_ms(s.p50) if s else "–"
+            p95 = f"{format_ms(s.p95)} [{format_ms(s.p95_ci_low)}, {format_ms(s.p95_ci_high)}]" if s else "–"
+            if strategy == c.reference:
+                ratio, verdict, effect = "reference", "", ""
+            elif v is None:
+                ratio, verdict, effect = "–", "not compared", ""
+            else:
+                ratio = f"{v.p95.ratio:.2f}x [{v.p95.ci_low:.2f}, {v.p95.ci_high:.2f}]"
+                verdict = v.p95.verdict
+                effect = f"{v.p95.cliffs_delta:+.2f} ({v.p95.effect_magnitude})"
+            indexes = ", ".join(m.indexes_used) or "none"
+            if m.error:
+                indexes += f" — {m.error}"
+            rows.append([name, strategy, p50, p95, str(s.n if s else 0), ratio, verdict, effect, indexes])
+    return headers, rows
+
+
+def _cost_table(c: StrategyComparison) -> Table:
+    headers = ["strategy", "indexes", "total index size", "build time (median)", "write rows/s (median)"]
+    rows = [
+        [
+            cost.strategy,
+            str(cost.index_count),
+            format_bytes(cost.index_bytes),
+            f"{cost.build_s:.3f} s",
+            f"{cost.write_rows_per_s:,.0f}",
+        ]
+        for cost in c.costs
+    ]
+    return headers, rows
+
+
+def _runs_table(c: RunComparison) -> Table:
+    headers = ["query", "Δp50 [95% CI]", "Δp95 [95% CI]", "verdict", "Cliff's δ", "plan changes"]
+    rows = []
+    for q in c.queries:
+        if q.p50 is None or q.p95 is None:
+            rows.append(
+                [q.name, "–", "–", "REGRESSED" if q.regressed else "not compared", "", q.problem or ""]
+            )
+            continue
+        verdict = q.verdict + (f" — REGRESSED (> {c.max_regression:.0%})" if q.regressed else "")
+        rows.append([
+            q.name, _delta(q.p50), _delta(q.p95), verdict,
+            f"{q.p95.cliffs_delta:+.2f} ({q.p95.effect_magnitude})", "; ".join(q.plan_changes) or "same plan",
+        ])  # fmt: skip
+    return headers, rows
+
+
+def _delta(comparison: Any) -> str:
+    change = comparison.change_pct
+    low, high = (comparison.ci_low - 1) * 100, (comparison.ci_high - 1) * 100
+    return (
+        f"{format_ms(comparison.baseline)} → {format_ms(comparison.candidate)} ms "
+        f"({change:+.0f}% [{low:+.0f}%, {high:+.0f}%])"
+    )
+
+
+def format_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GB"
+
+
+# -- terminal ----------------------------------------------------------------------------------------
+
+
+def render_compare_text(comparison: StrategyComparison | RunComparison) -> str:
+    """Plain aligned tables for a terminal (stdout); warnings first, prefixed, for a reader scanning down."""
+    lines = [f"warning: {w}" for w in comparison.warnings]
+    if isinstance(comparison, StrategyComparison):
+        lines += [_strategies_title(comparison), ""]
+        lines += _text_table(*_latency_table(comparison))
+        lines += ["", *_text_table(*_cost_table(comparison)), "", _restored_note(comparison)]
+    else:
+        lines += [_runs_title(comparison), ""]
+        lines += _text_table(*_runs_table(comparison))
+        lines += ["", *headlines(comparison), *_only_in(comparison)]
+    return "\n".join(lines) + "\n"
+
+
+def _text_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*headers).rstrip(), "  ".join("-" * w for w in widths)] + [
+        fmt.format(*row).rstrip() for row in rows
+    ]
+
+
+def _strategies_title(c: StrategyComparison) -> str:
+    env = c.environment
+    return (
+        f"strategies {', '.join(c.strategies)} (reference: {c.reference}) on tier {env.tier} "
+        f"(seed {env.seed}, {sum(env.row_counts.values()):,} rows), PostgreSQL {env.postgres_version}; "
+        f"n = {c.iterations} timed runs per query and strategy over {c.rounds} interleaved rounds, "
+        f"{c.warmup} warm-up runs per round"
+    )
+
+
+def _restored_note(c: StrategyComparison) -> str:
+    return f"the indexes of the strategy in place before, {c.original_strategy!r}, were restored"
+
+
+def _runs_title(c: RunComparison) -> str:
+    gate = "FAIL" if c.exit_code else "PASS"
+    return (
+        f"{gate}: candidate {c.cand_run_id} ({c.cand_strategy}) vs base {c.base_run_id} ({c.base_strategy}), "
+        f"gate: p95 significantly slower by more than {c.max_regression:.0%}"
+    )
+
+
+def _only_in(c: RunComparison) -> list[str]:
+    lines = []
+    if c.only_in_base:
+        lines.append(f"only in base (not compared): {', '.join(c.only_in_base)}")
+    if c.only_in_cand:
+        lines.append(f"only in candidate (not compared): {', '.join(c.only_in_cand)}")
+    return lines
+
+
+def render_what_if_text(results: Sequence[WhatIf]) -> str:
+    """What-if results for a terminal, opening with the reminder that they are planner estimates."""
+    headers = ["query", "est. cost before", "est. cost after", "ratio", "indexes after", "plan changes"]
+    rows = [
+        [
+            w.query,
+            f"{w.cost_before:,.1f}",
+            f"{w.cost_after:,.1f}",
+            f"{w.cost_ratio:.2f}x",
+            ", ".join(w.indexes_after) or "none",
+            "; ".join(w.plan_changes) or "same plan",
+        ]
+        for w in results
+    ]
+    return "\n".join([f"ESTIMATES ONLY: {ESTIMATE_NOTE}.", "", *_text_table(headers, rows)]) + "\n"
+
+
+# -- markdown ----------------------------------------------------------------------------------------
+
+
+def render_compare_markdown(comparison: StrategyComparison | RunComparison) -> str:
+    lines = []
+    if isinstance(comparison, StrategyComparison):
+        lines += [f"## harness compare — strategies {', '.join(comparison.strategies)}", ""]
+        lines += [f"> ⚠️ {w}" for w in comparison.warnings] + ([""] if comparison.warnings else [])
+        lines += [_strategies_title(comparison) + ".", "", *_md_table(*_latency_table(comparison)), ""]
+        lines += ["### Cost per strategy", "", *_md_table(*_cost_table(comparison)), ""]
+        lines += [f"Write cost: {_write_note(comparison)}. {_restored_note(comparison)}.", ""]
+    else:
+        lines += [f"## harness compare — {_runs_title(comparison)}", ""]
+        lines += [f"> ⚠️ {w}" for w in comparison.warnings] + ([""] if comparison.warnings else [])
+        lines += [f"- {h}" for h in headlines(comparison)] + [""]
+        lines += [*_md_table(*_runs_table(comparison)), ""]
+        lines += [f"- {line}" for line in _only_in(comparison)]
+    lines += [f"<sub>{METHOD_NOTE}.</sub>"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _write_note(c: StrategyComparison) -> str:
+    cost = c.costs[0]
+    return (
+        f"{cost.write_rows:,} rows copied into {cost.write_table} with shifted keys and timestamps, "
+        "in a transaction rolled back; median of the trials"
+    )
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    cell = lambda text: text.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in rows
+    ]
+
+
+# -- figures -----------------------------------------------------------------------------------------
+
+
+def compare_figures(comparison: StrategyComparison | RunComparison) -> dict[str, bytes]:
+    """PNG files by name: p95 bars and costs for strategies, a ratio chart for two runs."""
+    if isinstance(comparison, StrategyComparison):
+        return {
+            "compare_p95.png": strategy_p95_png(comparison),
+            "compare_costs.png": strategy_costs_png(comparison),
+        }
+    if not any(q.p95 for q in comparison.queries):
+        return {}
+    return {"compare_ratios.png": run_ratios_png(comparison)}
+
+
+def strategy_p95_png(c: StrategyComparison) -> bytes:
+    """Grouped bars: for each query, one bar per strategy at its p95, the whisker its 95% CI."""
+    n_q, n_s = len(c.queries), len(c.strategies)
+    fig = Figure(figsize=(max(6.0, 1.0 + 0.28 * n_q * n_s + 0.3 * n_q), 3.4), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / n_s
+    values = [
+        v
+        for m in c.measurements
+        if m.summary
+        for v in (m.summary.p95, m.summary.p95_ci_low, m.summary.p95_ci_high)
+        if v > 0
+    ]
+    log = bool(values) and max(values) / min(values) > LOG_SCALE_RATIO
+    for j, strategy in enumerate(c.strategies):
+        xs, heights, lows, highs = [], [], [], []
+        for i, name in enumerate(c.queries):
+            s = c.measurement(name, strategy).summary
+            if s is None:
+                continue
+            xs.append(i - 0.4 + width * (j + 0.5))
+            heights.append(s.p95)
+            lows.append(max(s.p95 - s.p95_ci_low, 0.0))
+            highs.append(max(s.p95_ci_high - s.p95, 0.0))
+        color = STRATEGY_COLORS[j % len(STRATEGY_COLORS)]
+        ax.bar(xs, heights, width=width * 0.92, color=color, label=strategy, alpha=0.9)
+        ax.errorbar(xs, heights, yerr=[lows, highs], fmt="none", ecolor="#212121", elinewidth=1, capsize=2)
+    if log:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    tilt = n_q > 4
+    ax.set_xticks(np.arange(n_q), labels=list(c.queries), fontsize=8, rotation=20 if tilt else 0,
+                  ha="right" if tilt else "center")  # fmt: skip
+    ax.set_ylabel("p95 latency (ms), whisker = 95% CI", fontsize=8)
+    ax.set_title("p95 per query and strategy", fontsize=10, loc="left")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, ncol=min(n_s, 4))
+    _style(ax)
+    return _png(fig)
+
+
+def strategy_costs_png(c: StrategyComparison) -> bytes:
+    """Three panels per strategy: total index size, index build time, insert throughput."""
+    fig = Figure(figsize=(9, 2.8), dpi=DPI, layout="constrained")
+    names = list(c.strategies)
+    colors = [STRATEGY_COLORS[i % len(STRATEGY_COLORS)] for i in range(len(names))]
+    panels = [
+        ("total index size (MB)", [cost.index_bytes / 2**20 for cost in c.costs],
+         [format_bytes(cost.index_bytes) for cost in c.costs]),
+        ("index build time (s, median)", [cost.build_s for cost in c.costs],
+         [f"{cost.build_s:.3g} s" for cost in c.costs]),
+        ("write throughput (rows/s, median)", [cost.write_rows_per_s for cost in c.costs],
+         [f"{cost.write_rows_per_s:,.0f}" for cost in c.costs]),
+    ]  # fmt: skip
+    for k, (title, values, labels) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, k + 1)
+        bars = ax.bar(names, values, color=colors, alpha=0.9)
+        ax.bar_label(bars, labels=labels, fontsize=7, padding=2)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_ylim(0, max(max(values), 1e-9) * 1.2)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.3g}" if v < 1000 else f"{v:,.0f}"))
+        ax.grid(True, axis="y", alpha=0.3)
+        _style(ax)
+    return _png(fig)
+
+
+def run_ratios_png(c: RunComparison) -> bytes:
+    """One row per query: candidate/base p95 ratio with its 95% CI, the 1.0 line and the regression limit."""
+    compared = [q for q in c.queries if q.p95 is not None]
+    fig = Figure(figsize=(6, 0.9 + 0.32 * len(compared)), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    for row, q in enumerate(compared):
+        p95 = q.p95
+        assert p95 is not None
+        color = VERDICT_COLORS[p95.verdict]
+        whisker = [[max(p95.ratio - p95.ci_low, 0)], [max(p95.ci_high - p95.ratio, 0)]]
+        ax.errorbar(p95.ratio, row, xerr=whisker, fmt="o", color=color, ecolor=color, capsize=3, markersize=5)
+    ax.axvline(1.0, color="#212121", linewidth=1)
+    ax.axvline(1.0 + c.max_regression, color="#c62828", linestyle="--", linewidth=1,
+               label=f"regression limit (+{c.max_regression:.0%})")  # fmt: skip
+    ratios = [
+        v for q in compared if q.p95 for v in (q.p95.ci_low, q.p95.ci_high) if v > 0 and math.isfinite(v)
+    ]
+    if ratios and max(ratios) / min(ratios) > 8:
+        ax.set_xscale("log")
+    ax.set_yticks(range(len(compared)), labels=[q.name for q in compared], fontsize=8)
+    ax.set_ylim(len(compared) - 0.5, -0.5)
+    ax.set_xlabel("p95 ratio candidate / base (whisker = 95% CI)", fontsize=8)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    _style(ax)
+    return _png(fig)
+
+
+def _style(ax: Any) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=8)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+# -- html --------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212121;margin:0;
+ background:#fafafa}
+main{max-width:1200px;margin:0 auto;padding:16px 24px 48px}
+h1{font-size:21px;margin:8px 0}h2{font-size:16px;margin:18px 0 6px}
+table{border-collapse:collapse;margin:6px 0;font-size:13px}
+th,td{padding:3px 8px;border-bottom:1px solid #e0e0e0;text-align:left;vertical-align:top}
+th{background:#eeeeee;font-weight:600}
+.warn{background:#fff3e0;border-left:6px solid #ef8f00;padding:6px 10px;margin:6px 0}
+.fail{background:#ffebee;border-left:6px solid #c62828;padding:6px 10px;margin:6px 0;font-weight:600}
+.ok{background:#e8f5e9;border-left:6px solid #2e7d32;padding:6px 10px;margin:6px 0}
+.slower{color:#b71c1c;font-weight:600}.faster{color:#1b5e20;font-weight:600}
+.small{font-size:12px;color:#616161}
+img{max-width:100%;height:auto;display:block;margin:8px 0}
+"""
+
+
+def render_compare_html(comparison: StrategyComparison | RunComparison, figures: dict[str, bytes]) -> str:
+    """One self-contained page: inline CSS, base64 figures, no scripts; all text escaped."""
+    if isinstance(comparison, StrategyComparison):
+        title = f"harness compare: strategies {', '.join(comparison.strategies)}"
+        body = [f"<p>{escape(_strategies_title(comparison))}</p>"]
+        body += [_img(figures[n], n) for n in ("compare_p95.png",) if n in figures]
+        body += ["<h2>Latency per query and strategy</h2>", _html_table(*_latency_table(comparison))]
+        body += ["<h2>Cost per strategy</h2>"] + [
+            _img(figures[n], n) for n in ("compare_costs.png",) if n in figures
+        ]
+        body += [_html_table(*_cost_table(comparison))]
+        body += [f"<p class='small'>Write cost: {escape(_write_note(comparison))}. "
+                 f"{escape(_restored_note(comparison))}.</p>"]  # fmt: skip
+    else:
+        title = f"harness compare: {comparison.cand_run_id} vs {comparison.base_run_id}"
+        klass = "fail" if comparison.exit_code else "ok"
+        body = [f"<div class='{klass}'>{escape(_runs_title(comparison))}</div>"]
+        body += ["<ul>" + "".join(f"<li>{escape(h)}</li>" for h in headlines(comparison)) + "</ul>"]
+        body += [_img(png, name) for name, png in figures.items()]
+        body += [_html_table(*_runs_table(comparison))]
+        body += [f"<p class='small'>{escape(line)}</p>" for line in _only_in(comparison)]
+    warnings = [f"<div class='warn'>{escape(w)}</div>" for w in comparison.warnings]
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>",
+        f"<h1>{escape(title)}</h1>",
+        *warnings,
+        *body,
+        f"<p class='small'>{escape(METHOD_NOTE)}.</p>",
+        "</main></body></html>",
+    ])  # fmt: skip
+
+
+def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td{_verdict_class(v)}>{escape(v)}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _verdict_class(value: str) -> str:
+    for verdict in ("slower", "faster"):
+        if value.startswith(verdict):
+            return f" class='{verdict}'"
+    return ""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
