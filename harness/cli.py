@@ -392,6 +392,122 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
     out.print(table)
 
 
+# -- load -----------------------------------------------------------------------------------------
+
+
+@cli.command("load")
+@click.option("--users", "-u", default=10, show_default=True, type=click.IntRange(min=1), help="Concurrent users.")
+@click.option(
+    "--spawn-rate",
+    "-r",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Users started per second (default: all within the first second).",
+)
+@click.option("--duration", "-t", default="60s", show_default=True, help="Run time: 30s, 5m, 1h30m.")
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Locust processes on this machine (a master + K workers).",
+)
+@click.option("--master", "role", flag_value="master", help="Be the master of workers on other machines.")
+@click.option("--worker", "role", flag_value="worker", help="Be a worker of a --master on another machine.")
+@click.option("--master-host", default="127.0.0.1", show_default=True, help="The master's address (--worker).")
+@click.option("--master-port", default=5557, show_default=True, type=int, help="The master's port.")
+@click.option(
+    "--expect-workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Workers the --master waits for before starting.",
+)
+@click.option("--tier", default="test", show_default=True, help="Tier to load (seeded if not present).")
+@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
+@click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding).")
+@click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
+@click.option("--only", multiple=True, help="Run only this query (repeatable, or comma-separated).")
+@click.option(
+    "--p95-budget",
+    "p95_budget_ms",
+    type=click.FloatRange(min=0, min_open=True),
+    help="p95 budget in ms under load for every query (default: each query's budget_ms).",
+)
+@click.option(
+    "--max-failure-rate",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fail a query whose failed requests exceed this fraction.",
+)
+@click.option("--no-seed", is_flag=True, help="Load the data as it is; never seed.")
+@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
+@click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/<run-id>/.")
+@database_options
+def load_command(
+    users: int,
+    spawn_rate: float | None,
+    duration: str,
+    processes: int,
+    role: str | None,
+    master_host: str,
+    master_port: int,
+    expect_workers: int,
+    tier: str,
+    seed_value: int,
+    strategy: str | None,
+    queries_dir: Path | None,
+    only: tuple[str, ...],
+    p95_budget_ms: float | None,
+    max_failure_rate: float,
+    no_seed: bool,
+    force: bool,
+    reports_dir: Path | None,
+    session: Session,
+) -> int:
+    """Drive the query catalog with Locust users (headless, bounded): throughput, p95, failures, gate."""
+    from harness.load.runner import LoadOptions, LoadProgress, parse_duration, run_load, validate
+
+    options = LoadOptions(
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=parse_duration(duration),
+        processes=processes,
+        role=role or "local",
+        master_host=master_host,
+        master_port=master_port,
+        expect_workers=expect_workers,
+        tier=tier,
+        seed=seed_value,
+        strategy=strategy,
+        queries_dir=queries_dir,
+        only=tuple(name for item in only for name in item.split(",") if name),
+        p95_budget_ms=p95_budget_ms,
+        max_failure_rate=max_failure_rate,
+        seed_if_needed=not no_seed,
+        force=force,
+        reports_dir=reports_dir,
+    )
+    validate(options)  # bad input is exit 2 before any database work
+    target = session.target
+    progress = LoadProgress(message=lambda text: err.print(text), tick=lambda done, total: None)
+    result = run_load(target.dsn, options, progress, "embedded" if target.server else target.display)
+    err.print(f"reports: {result.directory}")
+    for q in [*result.queries, result.total]:
+        if q is None:
+            continue
+        s = q.summary
+        p = f"p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms" if s else "no successful request"
+        out.print(f"{q.status.upper():4}  {q.name:28} {q.throughput_rps:9.1f} req/s  {p}  failures {q.failures}")
+        for reason in q.reasons:
+            out.print(f"      {reason}", markup=False)
+    if result.failed:
+        out.print(f"FAIL: {', '.join(result.failed)}")
+        return 1
+    out.print(f"PASS: {len(result.queries)} queries under {users} users")
+    return 0
+
+
 # -- compare --------------------------------------------------------------------------------------
 
 

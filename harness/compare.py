@@ -31,7 +31,7 @@ from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff
 from harness.results import Environment, SavedQuery, SavedRun
-from harness.run import Progress, RunOptions, _query_seed, fingerprint, prepare_database, selected_catalog
+from harness.run import Progress, RunOptions, query_seed, fingerprint, prepare_database, selected_catalog
 from harness.stats import Comparison, Summary, compare_samples, regressed, summarize
 from harness.strategies import StrategyApplied, load_strategy, switch_strategy
 
@@ -426,7 +426,7 @@ def compare_strategies(
     with connect(dsn) as conn:
         sampler = ParamSampler(conn, manifest.anchor, seed)
         draws = {
-            q.name: sampler.draw_sets(q, warmup + iterations, _query_seed(seed, q)) for q in catalog.queries
+            q.name: sampler.draw_sets(q, warmup + iterations, query_seed(seed, q)) for q in catalog.queries
         }
     state = _Session(dsn, names, strategies_dir, manifest.strategy, progress)
     try:

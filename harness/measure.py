@@ -97,7 +97,7 @@ def measure_query(
     attempts = 0
     while True:
         try:
-            with _timing_connection(dsn, prepare, result.timeout_ms) as conn:
+            with timing_connection(dsn, prepare, result.timeout_ms) as conn:
                 _run_timed(conn, query, param_sets, options.warmup, prepare, result)
                 result.explain_json, result.plan = explain(conn, query, result.params_example, table_rows)
                 result.usability = [
@@ -124,7 +124,8 @@ def measure_query(
             return result
 
 
-def _timing_connection(dsn: str, prepare: str, timeout_ms: int) -> psycopg.Connection:
+def timing_connection(dsn: str, prepare: str, timeout_ms: int) -> psycopg.Connection:
+    """A dedicated autocommit connection whose statements run read-only, bounded, in ``prepare`` mode."""
     conn = connect(dsn, autocommit=True, application_name="harness-measure")
     conn.execute(f"SET statement_timeout = {int(timeout_ms)}")
     conn.execute("SET default_transaction_read_only = on")

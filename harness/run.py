@@ -124,7 +124,7 @@ def run(
             sampler = ParamSampler(conn, anchor, options.seed)
             draws = {
                 q.name: sampler.draw_sets(
-                    q, options.measure.warmup + options.measure.iterations, _query_seed(options.seed, q)
+                    q, options.measure.warmup + options.measure.iterations, query_seed(options.seed, q)
                 )
                 for q in catalog.queries
             }
@@ -180,7 +180,7 @@ def _measure_and_judge(
     return QueryResult(query.name, query.description, budget, str(query.path), measurement, summary, verdict)
 
 
-def _query_seed(seed: int, query: Query) -> int:
+def query_seed(seed: int, query: Query) -> int:
     """A per-query parameter stream: stable across runs, independent of which other queries are selected."""
     return (seed * 1_000_003 + zlib.crc32(query.name.encode())) % 2**32
 

@@ -1,0 +1,103 @@
+"""Import a pytest-benchmark JSON (``--benchmark-json`` / ``--benchmark-autosave``) as a harness run.json.
+
+Only benchmarks written by ``harness.pytest_plugin`` are imported: they carry the raw per-round timings,
+the plan, the verdict and the environment fingerprint in ``extra_info``, so `harness compare` reads the
+result exactly like a `harness run` (``harness.results.load_run``). Percentiles are recomputed from the
+raw timings with ``harness.stats``, never taken from pytest-benchmark's own summary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InputError
+from harness.results import SCHEMA_VERSION
+from harness.stats import PERCENTILE_METHOD, summarize
+
+
+def import_benchmark_json(source: Path) -> dict[str, Any]:
+    """The run.json document for the harness benchmarks of a pytest-benchmark JSON file."""
+    try:
+        data = json.loads(source.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file; pass the file written by --benchmark-json") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{source}: not a pytest-benchmark JSON file ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise InputError(f"{source}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
+    ours = [b for b in data["benchmarks"] if (b.get("extra_info") or {}).get("harness")]
+    if not ours:
+        raise InputError(
+            f"{source}: no harness query benchmarks in it; produce it with "
+            "`pytest --harness-tier TIER --benchmark-json FILE`"
+        )
+    environment = ours[0]["extra_info"].get("environment")
+    queries = [_query(b, source) for b in ours]
+    statuses = {q["verdict"]["status"] for q in queries}
+    started = str(data.get("datetime") or "")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": "pytest-benchmark-" + (started.replace(":", "").replace("-", "")[:15] or source.stem),
+        "started_at": started,
+        "finished_at": started,
+        "complete": True,
+        "incomplete_reason": None,
+        "status": "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass",
+        "percentile_method": PERCENTILE_METHOD,
+        "options": {
+            "source": "pytest-benchmark",
+            "file": str(source),
+            "pytest_benchmark_version": data.get("version"),
+            "rounds": len(queries[0]["samples_ms"]),
+            "tier": ours[0]["extra_info"].get("tier"),
+            "seed": ours[0]["extra_info"].get("seed"),
+            "skipped_benchmarks": [b.get("fullname", b.get("name")) for b in data["benchmarks"] if b not in ours],
+        },
+        "environment": environment,
+        "queries": queries,
+    }
+
+
+def write_imported_run(source: Path, destination: Path) -> Path:
+    """Write the imported run.json to ``destination`` (a file, or a folder to hold run.json); its path."""
+    target = destination / "run.json" if destination.is_dir() or not destination.suffix else destination
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(import_benchmark_json(source), indent=1) + "\n")
+    return target
+
+
+def _query(benchmark: dict[str, Any], source: Path) -> dict[str, Any]:
+    info = benchmark["extra_info"]
+    samples = [float(ms) for ms in info.get("samples_ms") or []]
+    if not samples:
+        raise InputError(
+            f"{source}: benchmark {benchmark.get('name')!r} carries no samples_ms; "
+            "re-run it with the harness pytest plugin"
+        )
+    summary = summarize(samples, seed=int(info.get("seed", 0)))
+    return {
+        "name": info["query"],
+        "description": "",
+        "budget_ms": float(info["budget_ms"]),
+        "path": "",
+        "verdict": {
+            "query": info["query"],
+            "status": info.get("verdict", "pass"),
+            "checks": info.get("checks", []),
+            "warnings": info.get("warnings", []),
+        },
+        "summary": summary.as_dict(),
+        "samples_ms": samples,
+        "prepare": None,
+        "timeout_ms": None,
+        "params_example": {},
+        "rows_returned": None,
+        "plan": info.get("plan"),
+        "explain": None,
+        "usability": [],
+        "error": None,
+        "timed_out": False,
+        "retried": 0,
+    }

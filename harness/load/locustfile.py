@@ -1,0 +1,206 @@
+"""Locust users that run the harness query catalog on psycopg 3: one connection per user, closed loop.
+
+Use it directly for Locust's web UI (``harness load`` runs it headless and bounded)::
+
+    locust -f "$(python -c 'import harness.load as l, os; print(os.path.dirname(l.__file__))')/locustfile.py"
+
+Locust owns the command line, so the harness is configured through the environment:
+
+    HARNESS_DSN          database (default: the embedded cluster, started if needed)
+    HARNESS_QUERIES      query catalog directory (default: ./queries, else the reference catalog)
+    HARNESS_SEED         parameter seed (default 42); user k of worker w draws from stream (seed, w, k)
+    HARNESS_ONLY         comma-separated query names to run (default: all with weight > 0)
+    HARNESS_SAMPLES_DIR  where each process writes its exact timings at test stop (set by `harness load`)
+
+Each query is a task weighted by its catalog ``weight`` and is reported to Locust under its own name;
+parameters are drawn per request. Start-up refuses to run (exit 3) when psycopg would block gevent's loop,
+exit 2 on a bad catalog or setting.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from locust import User, constant, events  # imports gevent and monkey-patches: must come first
+from locust.runners import MasterRunner
+
+from harness.load import green  # after locust: the patch is done
+
+_problem = green.static_problem()
+if _problem:
+    sys.stderr.write(f"harness load: refusing to run: {_problem}\n")
+    sys.exit(3)
+
+import numpy as np  # noqa: E402
+import psycopg  # noqa: E402 - imported after gevent's patch; static_problem() verified psycopg's wait choice
+
+from harness.db import redact, resolve  # noqa: E402
+from harness.errors import EXIT_ENVIRONMENT, EnvironmentFailure, HarnessError  # noqa: E402
+from harness.load.samples import SampleLog  # noqa: E402
+from harness.querylayer import QueryLayer  # noqa: E402
+
+logger = logging.getLogger("harness.load")
+IS_MASTER = "--master" in sys.argv  # a master runs no users: it needs neither the database nor the guard
+
+
+def _refuse(message: str, code: int) -> None:
+    sys.stderr.write(f"harness load: refusing to run: {message}\n")
+    sys.exit(code)
+
+
+def _setup() -> QueryLayer:
+    """Resolve the database, check psycopg really cooperates with gevent, load the catalog."""
+    try:
+        seed = int(os.environ.get("HARNESS_SEED", "42"))
+    except ValueError:
+        _refuse(f"HARNESS_SEED must be an integer, not {os.environ['HARNESS_SEED']!r}", 2)
+    only = [name for name in os.environ.get("HARNESS_ONLY", "").split(",") if name.strip()]
+    queries = Path(os.environ["HARNESS_QUERIES"]) if os.environ.get("HARNESS_QUERIES") else None
+    try:
+        dsn = os.environ.get("HARNESS_DSN", "")
+        if not IS_MASTER:
+            target = resolve()
+            dsn = target.dsn
+            if target.server is not None:
+                parent = os.getpid()  # forked workers inherit atexit: only the process that started it stops it
+                atexit.register(lambda: os.getpid() == parent and target.server.release())  # type: ignore[union-attr]
+            problem = green.concurrency_problem(dsn)
+            if problem:
+                _refuse(problem, EXIT_ENVIRONMENT)
+        layer = QueryLayer(dsn, queries, seed, only)
+    except HarnessError as exc:
+        _refuse(str(exc), exc.exit_code)
+    weighted = [q for q in layer.queries() if q.weight > 0]
+    if not weighted:
+        _refuse(f"every selected query of {layer.catalog.directory} has weight = 0: nothing to run", 2)
+    return layer
+
+
+LAYER = _setup()
+SAMPLES = SampleLog()
+SAMPLES_DIR = Path(os.environ["HARNESS_SAMPLES_DIR"]) if os.environ.get("HARNESS_SAMPLES_DIR") else None
+_user_numbers = itertools.count()
+RECONNECT_PAUSE_S = 1.0
+
+
+def _task(name: str) -> Callable[[QueryUser], None]:
+    def run(user: QueryUser) -> None:
+        user.run_query(name)
+
+    run.__name__ = name
+    return run
+
+
+class QueryUser(User):
+    """One application connection running the catalog's queries back to back, weighted by ``weight``."""
+
+    wait_time = constant(0)  # closed loop, as pgbench: each user issues its next query when one returns
+    tasks = {_task(q.name): q.weight for q in LAYER.queries() if q.weight > 0}  # noqa: RUF012 - Locust's API
+
+    def on_start(self) -> None:
+        worker = max(getattr(self.environment.runner, "worker_index", 0), 0)
+        self.rng = np.random.default_rng([LAYER.seed, worker, next(_user_numbers)])
+        self.conn: psycopg.Connection | None = None
+
+    def on_stop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def run_query(self, name: str) -> None:
+        """Draw parameters, time execute + fetch of every row, report to Locust and to our sample log."""
+        started = time.time()
+        began = time.perf_counter_ns()
+        try:
+            conn = self._connection()
+            params = LAYER.draw_params(name, self.rng)
+            began = time.perf_counter_ns()
+            rows = LAYER.execute(conn, name, params)
+        except (psycopg.Error, HarnessError) as exc:
+            elapsed_ms = (time.perf_counter_ns() - began) / 1e6
+            self._report(name, started, elapsed_ms, 0, exc)
+            if isinstance(exc, EnvironmentFailure) or (self.conn is not None and self.conn.broken):
+                self._drop_connection()
+            return
+        self._report(name, started, (time.perf_counter_ns() - began) / 1e6, len(rows), None)
+
+    def _connection(self) -> psycopg.Connection:
+        if self.conn is None:
+            self.conn = LAYER.connect()
+        return self.conn
+
+    def _drop_connection(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+        import gevent
+
+        gevent.sleep(RECONNECT_PAUSE_S)  # the server is away: do not spin
+
+    def _report(self, name: str, started: float, elapsed_ms: float, rows: int, exc: BaseException | None) -> None:
+        if exc is None:
+            SAMPLES.success(name, started, elapsed_ms)
+        else:
+            SAMPLES.failure(name, started, error_message(exc))
+        self.environment.events.request.fire(
+            request_type="SQL",
+            name=name,
+            response_time=elapsed_ms,
+            response_length=rows,
+            response=None,
+            context={},
+            exception=exc,
+            start_time=started,
+            url=None,
+        )
+
+
+def error_message(exc: BaseException) -> str:
+    """One line, password-free: the exception class and the first line of its text."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {redact(lines[0]) if lines else ''}".rstrip(": ")
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    SAMPLES.reset()
+    if not isinstance(environment.runner, MasterRunner):
+        for query in LAYER.queries():  # fetch the sql draw pools once per process, before users start
+            try:
+                LAYER.draw_params(query.name, 0)
+            except (psycopg.Error, HarnessError) as exc:  # its requests will fail and be counted, named
+                logger.warning("%s: cannot draw parameters: %s", query.name, error_message(exc))
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    if SAMPLES_DIR is not None:
+        SAMPLES.write(SAMPLES_DIR)
+        return
+    from harness.stats import PERCENTILE_METHOD, summarize
+
+    for name, q in sorted(SAMPLES.queries.items()):  # web UI: print the exact percentiles Locust rounds
+        if q.ms:
+            s = summarize(q.ms)
+            logger.info(
+                "%s: n=%d p50 %.2f ms, p95 %.2f ms, p99 %.2f ms (%s), failures %d",
+                name,
+                s.n,
+                s.p50,
+                s.p95,
+                s.p99,
+                PERCENTILE_METHOD,
+                q.failures,
+            )
+    SAMPLES.reset()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    LAYER.close()

@@ -1,0 +1,221 @@
+"""pytest plugin: one pytest-benchmark test per catalog query, gated like `harness run` (``--harness-tier``).
+
+Registered as a ``pytest11`` entry point, so it loads in every pytest session: it does nothing unless
+``--harness-tier`` is given. Then ``pytest --harness-tier test`` adds ``harness-queries::test_query[<name>]``
+for each query: ``benchmark.pedantic`` with a fresh parameter draw per round (warm-up rounds first), then
+the harness gate — p95 within budget, expected indexes used — failing the test with the reason.
+``--benchmark-json``, ``--benchmark-autosave``, ``--benchmark-compare(-fail)`` work as usual;
+``harness.benchmark_import`` turns the JSON into a run.json for `harness compare`.
+
+The fixtures ``harness_session`` and ``harness_layer`` (a ``QueryLayer`` on the seeded tier) are
+available to an application's own tests too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.querylayer import QueryLayer
+    from harness.results import Environment
+
+DEFAULT_ROUNDS = 30
+WARMUP_ROUNDS = 5
+MODULE_NODEID = "harness-queries"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "harness: benchmark the query catalog")
+    group.addoption(
+        "--harness-tier",
+        metavar="TIER",
+        help="Benchmark every catalog query on this tier (seeded if needed); enables the plugin.",
+    )
+    group.addoption(
+        "--harness-queries",
+        metavar="DIR",
+        type=Path,
+        help="Query catalog directory (default: ./queries, else the reference catalog).",
+    )
+    group.addoption(
+        "--harness-dsn",
+        metavar="DSN",
+        help="Database (default: HARNESS_DSN, DATABASE_URL, PG* variables, else the embedded cluster).",
+    )
+    group.addoption(
+        "--harness-rounds",
+        metavar="N",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"Timed rounds per query, each with its own parameters (default {DEFAULT_ROUNDS}).",
+    )
+    group.addoption("--harness-seed", metavar="SEED", type=int, default=42, help="Data and parameter seed.")
+    group.addoption("--harness-only", metavar="NAMES", default="", help="Comma-separated query names (default: all).")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Validate the catalog up front: a bad query file is a usage error, not 30 failing tests."""
+    if not config.getoption("harness_tier"):
+        return
+    if config.getoption("harness_rounds") < 2:
+        raise pytest.UsageError("--harness-rounds must be at least 2 (a p95 needs 20 or more to mean something)")
+    from harness import paths
+    from harness.catalog import load_catalog
+    from harness.errors import InputError
+
+    directory = config.getoption("harness_queries") or paths.queries_dir()
+    try:
+        catalog = load_catalog(directory).select(_only(config))
+    except InputError as exc:
+        raise pytest.UsageError(f"harness: {exc}") from None
+    config.stash[_NAMES] = list(catalog.names)
+
+
+_NAMES = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to the query tests too
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("harness_tier"):
+        return
+    module = _QueryModule.from_parent(session, path=Path(__file__), nodeid=MODULE_NODEID)
+    items.extend(item for item in module.collect() if isinstance(item, pytest.Item))
+
+
+class _QueryModule(pytest.Module):
+    """The query tests, collected as a test module whatever the rootdir (they live in the package)."""
+
+    def _getobj(self) -> ModuleType:
+        return _QUERY_TESTS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.module is _QUERY_TESTS and "harness_query" in metafunc.fixturenames:
+        names = metafunc.config.stash.get(_NAMES, [])
+        metafunc.parametrize("harness_query", names, ids=names)
+
+
+@dataclass
+class HarnessSession:
+    """The database and catalog the query benchmarks run on (one per pytest session)."""
+
+    dsn: str
+    tier: str
+    seed: int
+    rounds: int
+    layer: QueryLayer
+    environment: Environment
+
+
+@pytest.fixture(scope="session")
+def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
+    """Resolve the database (starting the embedded cluster if needed), seed the tier, load the catalog."""
+    from harness import db
+    from harness.errors import HarnessError
+    from harness.querylayer import QueryLayer
+    from harness.run import Progress, RunOptions, fingerprint, prepare_database
+
+    tier = pytestconfig.getoption("harness_tier") or "test"
+    seed = pytestconfig.getoption("harness_seed")
+    target = None
+    try:
+        target = db.resolve(pytestconfig.getoption("harness_dsn"))
+        manifest = prepare_database(target.dsn, RunOptions(tier=tier, seed=seed), Progress())
+        environment = fingerprint(target.dsn, manifest, "embedded" if target.server else target.display)
+        layer = QueryLayer(target.dsn, pytestconfig.getoption("harness_queries"), seed, _only(pytestconfig))
+    except HarnessError as exc:
+        if target is not None and target.server is not None:
+            target.server.release()
+        pytest.exit(f"harness: {exc}", returncode=exc.exit_code)
+    session = HarnessSession(target.dsn, tier, seed, pytestconfig.getoption("harness_rounds"), layer, environment)
+    yield session
+    layer.close()
+    if target.server is not None:
+        target.server.release()
+
+
+@pytest.fixture(scope="session")
+def harness_layer(harness_session: HarnessSession) -> QueryLayer:
+    """The query layer on the seeded tier: ``queries()``, ``draw_params()``, ``execute()``."""
+    return harness_session.layer
+
+
+def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSession) -> None:
+    """Benchmark one catalog query with per-round parameter draws, then apply the harness gate."""
+    import psycopg
+
+    from harness.measure import Measurement, MeasureOptions, timing_connection, check_usable, explain
+    from harness.run import query_seed
+    from harness.stats import summarize
+    from harness.verdicts import judge, split_expectations
+
+    s = harness_session
+    env = s.environment
+    query = s.layer.query(harness_query)
+    prepare = query.prepare or "auto"
+    timeout_ms = MeasureOptions().timeout_ms(query.budget_ms)
+    param_sets = s.layer.sampler().draw_sets(query, WARMUP_ROUNDS + s.rounds, query_seed(s.seed, query))
+    draws = iter(param_sets)
+    _, usable = split_expectations(query, env.strategy, env.row_counts)
+    measurement = Measurement(query.name, prepare, timeout_ms, params_example=dict(param_sets[0]))
+    try:
+        with timing_connection(s.dsn, prepare, timeout_ms) as conn:
+            rows = benchmark.pedantic(
+                s.layer.execute,
+                setup=lambda: ((conn, query.name, next(draws)), {}),
+                rounds=s.rounds,
+                warmup_rounds=WARMUP_ROUNDS,
+                iterations=1,
+            )
+            if benchmark.disabled:  # --benchmark-disable: the query ran once, as a plain test
+                return
+            measurement.rows_returned = len(rows)
+            measurement.samples_ms = [seconds * 1000.0 for seconds in benchmark.stats.stats.data]
+            measurement.explain_json, measurement.plan = explain(conn, query, param_sets[0], env.row_counts)
+            measurement.usability = [check_usable(conn, query, param_sets[0], name) for name in usable]
+    except psycopg.errors.QueryCanceled:
+        pytest.fail(f"{query.name}: timed out after {timeout_ms} ms (statement_timeout)", pytrace=False)
+    except psycopg.Error as exc:
+        pytest.fail(f"{query.name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", pytrace=False)
+    summary = summarize(measurement.samples_ms, seed=s.seed)
+    verdict = judge(query, measurement, summary, query.budget_ms, env.strategy, env.row_counts)
+    benchmark.extra_info.update(
+        {
+            "harness": 1,
+            "query": query.name,
+            "tier": s.tier,
+            "seed": s.seed,
+            "strategy": env.strategy,
+            "budget_ms": query.budget_ms,
+            "p50_ms": summary.p50,
+            "p95_ms": summary.p95,
+            "p95_ci_ms": [summary.p95_ci_low, summary.p95_ci_high],
+            "indexes_used": list(measurement.plan.indexes_used) if measurement.plan else [],
+            "verdict": verdict.status,
+            "checks": [dataclasses.asdict(c) for c in verdict.checks],
+            "warnings": list(verdict.warnings),
+            "samples_ms": [round(ms, 4) for ms in measurement.samples_ms],
+            "summary": summary.as_dict(),
+            "plan": measurement.plan.as_dict() if measurement.plan else None,
+            "environment": dataclasses.asdict(env),
+        }
+    )
+    if verdict.status == "fail":
+        pytest.fail(f"{query.name}: " + "; ".join(c.reason for c in verdict.failures), pytrace=False)
+
+
+# Only the test function: this plugin module's hooks and fixtures must not be collected a second time.
+_QUERY_TESTS = ModuleType("harness_queries", "pytest-benchmark tests of the harness query catalog")
+_QUERY_TESTS.test_query = test_query  # type: ignore[attr-defined]
+_QUERY_TESTS.__file__ = __file__
+
+
+def _only(config: pytest.Config) -> list[str]:
+    return [name.strip() for name in config.getoption("harness_only").split(",") if name.strip()]
