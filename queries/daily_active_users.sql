@@ -12,6 +12,11 @@ end   = { draw = "anchor" }
 indexes = ["bl_occurred_at_idx"]
 strategies = ["baseline"]
 min_rows = { behavior_logs = 100000 }
+
+[[expect]]
+indexes = ["bl_occurred_user_idx"]
+strategies = ["tuned"]
+min_rows = { behavior_logs = 100000 }
 */
 -- Half-open window on the bare timestamp column: sargable on any index leading with occurred_at.
 SELECT (b.occurred_at AT TIME ZONE 'UTC')::date AS day,

@@ -14,7 +14,7 @@ strategies = ["baseline"]
 min_rows = { behavior_logs = 100000 }
 
 [[expect]]
-indexes = ["bl_occurred_brin"]
+indexes = ["bl_occurred_user_idx"]
 strategies = ["tuned"]
 min_rows = { behavior_logs = 100000 }
 */
