@@ -433,6 +433,34 @@ def check_query(query: Query, schema: SchemaInfo) -> list[Finding]:
     return report.findings
 
 
+RUN_BLOCKERS = ("not_read_only", "multiple_statements", "undeclared_param", "bad_placeholder", "unused_param")
+
+
+def run_blockers(query: Query) -> list[Finding]:
+    """Why ``harness run`` must not measure this query, whatever the schema: it (or a sql draw) writes, holds
+    several statements, or its placeholders and declared parameters do not match.
+
+    SQL sqlglot cannot parse is not refused here: the server judges it, and runs it read-only anyway.
+    """
+    report = _Reporter(query)
+    _check_placeholders(query, report)
+    parsed = _parse(query.sql)
+    if not isinstance(parsed, tuple):
+        if len(parsed.statements) > 1:
+            report.at_line("multiple_statements", query.sql_start_line, 1, "several statements in one query file")
+        for statement in parsed.statements:
+            for rule_id, offset, message in _write_problems(statement, parsed.tokens):
+                report.at_offset(rule_id, parsed.original(offset), message)
+    for param in query.params:
+        draw = _parse(param.sql) if param.draw == "sql" else None
+        if not isinstance(draw, _Parsed):
+            continue
+        for statement in draw.statements:
+            for rule_id, _, message in _write_problems(statement, draw.tokens):
+                report.at_line(rule_id, param.line, 1, f"draw sql of {param.name!r}: {message}")
+    return [f for f in report.findings if f.rule_id in RUN_BLOCKERS]
+
+
 def _statement_problems(
     statement: exp.Expression, tokens: list[Token], schema: SchemaInfo
 ) -> Iterator[tuple[str, int, str]]:

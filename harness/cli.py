@@ -7,6 +7,7 @@ environment failure · 130 interrupted (143 on SIGTERM).
 from __future__ import annotations
 
 import atexit
+import errno
 import functools
 import re
 import signal
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import __version__, db
-from harness.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HarnessError, Interrupted
+from harness.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, HarnessError, Interrupted
 
 # Outside a terminal (CI logs) rich would wrap at 80 columns; give tables room instead.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -667,6 +668,33 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         err.print(f"Error: {exc}", markup=False)
         return exc.exit_code
+    except OSError as exc:  # the machine failed us: a full disk, a read-only or missing folder
+        if debug:
+            traceback.print_exc()
+        err.print(f"Error: {_os_error_line(exc)}", markup=False)
+        return EXIT_ENVIRONMENT
+    except Exception as exc:  # a bug: still one line, and never exit 1, which CI reads as "slower"
+        if debug:
+            traceback.print_exc()
+        detail = db.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        err.print(
+            f"Error: internal error ({type(exc).__name__}: {detail}); "
+            "rerun with --debug for the traceback and please report it",
+            markup=False,
+        )
+        return EXIT_ENVIRONMENT
+
+
+def _os_error_line(exc: OSError) -> str:
+    """``<path>: <reason>; <fix>`` for an operating-system failure the harness did not anticipate."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        fix = "free some disk space, or point HARNESS_HOME / --reports-dir at a roomier disk"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make it writable, or point HARNESS_HOME / --reports-dir at a writable folder"
+    else:
+        fix = "check the path and the machine's resources"
+    return f"{where}{exc.strerror or exc}; {fix}"
 
 
 if __name__ == "__main__":

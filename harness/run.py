@@ -17,15 +17,17 @@ from pathlib import Path
 
 from harness import __version__, paths
 from harness.catalog import Catalog, Query, load_catalog
+from harness.check import run_blockers
+from harness.config import load_tier
 from harness.db import connect, redact
-from harness.errors import DatabaseError, InputError
+from harness.errors import ConfigError, DatabaseError, InputError, Interrupted
 from harness.measure import MeasureOptions, measure_query
 from harness.params import ParamSampler
 from harness.results import FINGERPRINT_SETTINGS, Environment, QueryResult, RunResult, now_iso
 from harness.seed import Manifest, read_manifest
 from harness.seed import seed as seed_data
 from harness.stats import summarize
-from harness.strategies import switch_strategy
+from harness.strategies import load_strategy, switch_strategy
 from harness.verdicts import judge, split_expectations
 
 
@@ -56,6 +58,10 @@ class Progress:
 
 def prepare_database(dsn: str, options: RunOptions, progress: Progress) -> Manifest | None:
     """Seed the tier when the database does not hold it (per the manifest), switch strategy if asked."""
+    if options.seed_if_needed:
+        load_tier(options.tier)  # unknown names are bad input (exit 2), found before any connection
+    if options.strategy:
+        load_strategy(options.strategy)
     with connect(dsn) as conn:
         manifest = read_manifest(conn)
     wanted_strategy = options.strategy or (manifest.strategy if manifest else "baseline")
@@ -139,6 +145,9 @@ def run(
     except KeyboardInterrupt:
         result.incomplete_reason = "interrupted (SIGINT)"
         raise
+    except Interrupted as exc:
+        result.incomplete_reason = f"interrupted: {exc}"
+        raise
     except DatabaseError as exc:
         result.incomplete_reason = f"database failure: {exc}"
         raise
@@ -152,10 +161,16 @@ def run(
 
 
 def selected_catalog(options: RunOptions) -> Catalog:
-    """The catalog to measure, validated (exit 2 on bad files or unknown --only names)."""
+    """The catalog to measure, validated (exit 2 on bad files, unknown --only names, or a query that writes,
+    holds several statements or does not match its declared parameters)."""
     catalog = load_catalog(options.queries_dir or paths.queries_dir()).select(list(options.only))
     if not catalog.queries:
         raise InputError(f"no queries in {catalog.directory}; add .sql files or pass --queries DIR")
+    for query in catalog.queries:
+        blockers = run_blockers(query)
+        if blockers:
+            first = blockers[0]
+            raise ConfigError(first.path, f"{first.message}; {first.fix}", first.line, first.col)
     return catalog
 
 

@@ -11,12 +11,14 @@ folder the cluster lives under the system temp folder instead (``harness db stat
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import importlib.util
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from harness.errors import ServerError
 
@@ -199,18 +202,20 @@ class ServerStatus:
 class EmbeddedServer:
     """A private cluster in ``<home>/pg`` (``home`` is normally ``<project>/.harness``).
 
-    ``ensure_running()`` starts it when needed and remembers whether this process did, so ``release()``
-    (registered at exit by the CLI) stops it again unless ``harness db start`` made it persistent.
+    ``ensure_running()`` starts it when needed and counts this process among its users (a shared lock on
+    ``server.users``); ``release()`` (registered at exit by the CLI) stops it when the last user leaves,
+    unless ``harness db start`` made it persistent. So one command never stops the server under another.
     """
 
     def __init__(self, home: Path, pg_bin: str | os.PathLike[str] | None = None):
         self.home = home.resolve()
         self.pg_bin = pg_bin
         self.user = server_user()
-        self.data_dir = self._choose_data_dir()
+        with _machine_errors(self.home):
+            self.data_dir = self._choose_data_dir()
         self.state_file = self.data_dir.parent / "server.json"
         self.log_file = self.data_dir.parent / "server.log"
-        self._started_here = False
+        self._user_lock: IO[str] | None = None
         self._binaries: PgBinaries | None = None
 
     # -- locations -------------------------------------------------------------------------------
@@ -236,15 +241,34 @@ class EmbeddedServer:
 
     # -- process helpers -------------------------------------------------------------------------
 
-    def _run(self, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, args: list[str], timeout: float = 60, *, finish_if_interrupted: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a PostgreSQL tool as the server account.
+
+        ``finish_if_interrupted`` (for ``pg_ctl start``): on Ctrl-C/SIGTERM let the tool finish before the
+        exception goes on, so the server it launches has its postmaster.pid when the caller stops it.
+        """
         kwargs: dict[str, object] = {}
         if not self.user.is_current:
             kwargs = {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C"
-        return subprocess.run(  # type: ignore[call-overload]
-            args, capture_output=True, text=True, timeout=timeout, check=False, env=env, cwd="/", **kwargs
-        )
+        with subprocess.Popen(  # type: ignore[call-overload]
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/", **kwargs
+        ) as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+            except BaseException:
+                if finish_if_interrupted:
+                    proc.communicate(timeout=timeout)
+                else:
+                    proc.kill()
+                raise
+        return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
 
     def _chown_to_server(self, path: Path) -> None:
         if not self.user.is_current:
@@ -329,7 +353,7 @@ class EmbeddedServer:
         )
         if done.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            raise ServerError(f"initdb failed: {_last_line(done.stderr)}")
+            raise ServerError(f"initdb failed: {_with_fix(_telling_line(done.stderr), self)}")
 
     def status(self) -> ServerStatus:
         state = self._read_state()
@@ -348,20 +372,20 @@ class EmbeddedServer:
     def ensure_running(self, persistent: bool = False) -> str:
         """Start the cluster if it is not running (creating it on first use); return its DSN."""
         try:
-            with self.lock():
+            with _machine_errors(self.home), self.lock():
                 if not self.initialised():
                     self._initdb()
+                self._join()  # before starting: a start interrupted from here on is ours to undo
                 current = self.status()
                 if current.running and current.port is not None:
+                    port = current.port
                     if persistent and not current.persistent:
-                        self._write_state(port=current.port, persistent=True)
-                    return self.dsn(current.port)
-                self._started_here = not persistent  # before starting: an interrupted start is ours to stop
-                port = self._start(persistent)
-            self._ensure_database(port)
+                        self._write_state(port=port, persistent=True)
+                else:
+                    port = self._start(persistent)
+                self._ensure_database(port)  # under the lock: another process may not use it half-made
         except BaseException:  # Ctrl-C/SIGTERM while starting: the caller never learns the server exists
-            if self._started_here:
-                self.stop()
+            self.release()
             raise
         return self.dsn(port)
 
@@ -370,11 +394,22 @@ class EmbeddedServer:
         port = state.get("port")
         if not isinstance(port, int) or port_in_use(port):
             port = free_port()
-        options = [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
-        options += [f"-c port={port}", f"-c unix_socket_directories={self.data_dir}"]
         self.log_file.touch()
         self._chown_to_server(self.log_file)
-        done = self._run(
+        log_start = self.log_file.stat().st_size
+        done = self._pg_ctl_start(port)
+        if done.returncode != 0 and "Address already in use" in self._log_since(log_start):
+            port = free_port()  # bound by a socket that does not listen (port_in_use cannot see it)
+            done = self._pg_ctl_start(port)
+        if done.returncode != 0:
+            raise ServerError(f"PostgreSQL did not start: {self._start_failure_reason(done, log_start)}")
+        self._write_state(port=port, persistent=persistent)
+        return port
+
+    def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess[str]:
+        options = [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
+        options += [f"-c port={port}", f"-c unix_socket_directories={self.data_dir}"]
+        return self._run(
             [
                 str(self.binaries.tool("pg_ctl")),
                 "start",
@@ -389,59 +424,89 @@ class EmbeddedServer:
                 " ".join(options),
             ],
             timeout=START_TIMEOUT_S + 10,
+            finish_if_interrupted=True,
         )
-        if done.returncode != 0:
-            raise ServerError(f"PostgreSQL did not start: {self._start_failure_reason(done)}")
-        self._write_state(port=port, persistent=persistent)
-        return port
 
-    def _start_failure_reason(self, done: subprocess.CompletedProcess[str]) -> str:
-        log_tail = ""
-        with contextlib.suppress(OSError):
-            log_tail = _last_line(self.log_file.read_text(errors="replace"))
-        reason = log_tail or _last_line(done.stderr) or _last_line(done.stdout)
-        if "No space left" in reason:
-            reason += " (free some disk space, or move the project)"
-        elif "Permission denied" in reason:
-            reason += f" (user {self.user.name!r} needs write access to {self.data_dir})"
-        return reason + f"; full log: {self.log_file}"
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_file, errors="replace") as log:
+                log.seek(offset)
+                return log.read()
+        except OSError:
+            return ""
+
+    def _start_failure_reason(self, done: subprocess.CompletedProcess[str], log_start: int) -> str:
+        reason = _telling_line(self._log_since(log_start)) or _telling_line(done.stderr) or _last_line(done.stdout)
+        return _with_fix(reason, self) + f"; full log: {self.log_file}"
 
     def _ensure_database(self, port: int) -> None:
         import psycopg
 
-        with psycopg.connect(self.dsn(port, "postgres"), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
-            if not exists:
-                conn.execute(f"CREATE DATABASE {DATABASE}")
-            with psycopg.connect(self.dsn(port), autocommit=True) as db:
-                db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        try:
+            with psycopg.connect(self.dsn(port, "postgres"), autocommit=True) as conn:
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+                if not exists:
+                    conn.execute(f"CREATE DATABASE {DATABASE}")
+                with psycopg.connect(self.dsn(port), autocommit=True) as db:
+                    db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        except psycopg.Error as exc:
+            reason = _last_line(exc.diag.message_primary or "") or _telling_line(str(exc))
+            if isinstance(exc, psycopg.errors.DiskFull) and "No space left" not in reason:
+                reason = f"No space left on device ({reason})"
+            raise ServerError(f"cannot prepare database {DATABASE!r}: {_with_fix(reason, self)}") from None
 
     def dsn(self, port: int, dbname: str = DATABASE) -> str:
         return f"host=127.0.0.1 port={port} user={SUPERUSER} dbname={dbname}"
 
     def stop(self) -> bool:
-        """Stop the cluster if it runs; True when something was stopped."""
+        """Stop the cluster if it runs (whoever uses it); True when something was stopped."""
         with self.lock():
-            if self._postmaster_pid() is None:
-                self._write_state(**{**self._read_state(), "persistent": False})
-                return False
-            done = self._run(
-                [str(self.binaries.tool("pg_ctl")), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"],
-                timeout=60,
-            )
-            if done.returncode != 0:
-                pid = self._postmaster_pid()
-                if pid is not None:
-                    os.kill(pid, signal.SIGQUIT)
-                    time.sleep(0.5)
+            return self._stop_locked()
+
+    def _stop_locked(self) -> bool:
+        if self._postmaster_pid() is None:
             self._write_state(**{**self._read_state(), "persistent": False})
-            self._started_here = False
-            return True
+            return False
+        done = self._run(
+            [str(self.binaries.tool("pg_ctl")), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"],
+            timeout=60,
+        )
+        if done.returncode != 0:
+            pid = self._postmaster_pid()
+            if pid is not None:
+                os.kill(pid, signal.SIGQUIT)
+                time.sleep(0.5)
+        self._write_state(**{**self._read_state(), "persistent": False})
+        return True
 
     def release(self) -> None:
-        """Stop the cluster if this process started it (not when `harness db start` asked to keep it)."""
-        if self._started_here and not self.status().persistent:
-            self.stop()
+        """Leave the server; stop it if this process was its last user and `harness db start` did not ask
+        to keep it running. A no-op for a process that never called ``ensure_running()``."""
+        if self._user_lock is None:
+            return
+        with self.lock():
+            if self._leave() and not self.status().persistent:
+                self._stop_locked()
+
+    def _join(self) -> None:
+        """Count this process among the server's users: a shared lock, held until release() or exit."""
+        if self._user_lock is None:
+            handle = open(self.data_dir.parent / "server.users", "w")  # noqa: SIM115 (held until release)
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            self._user_lock = handle
+
+    def _leave(self) -> bool:
+        """Stop counting this process as a user (call under lock()); True when it was the last one."""
+        handle, self._user_lock = self._user_lock, None
+        if handle is None:
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            handle.close()
 
     def destroy(self) -> None:
         """Stop the cluster and delete its data directory."""
@@ -455,3 +520,35 @@ class EmbeddedServer:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def _telling_line(text: str) -> str:
+    """The line of PostgreSQL's output that says what went wrong: the last FATAL/PANIC/ERROR, else the last."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    telling = [line for line in lines if re.search(r"\b(FATAL|PANIC|ERROR):|No space left", line)]
+    return re.sub(r"^.*?\b(FATAL|PANIC|ERROR):\s*", "", (telling or lines or [""])[-1])
+
+
+def _with_fix(reason: str, server: EmbeddedServer) -> str:
+    """``reason`` plus what to do about the failures a machine commonly causes."""
+    if "No space left" in reason or "could not extend file" in reason:
+        return reason + " (free some disk space, or set HARNESS_HOME to a folder on a roomier disk)"
+    if "Permission denied" in reason or "Read-only file system" in reason:
+        return reason + f" (user {server.user.name!r} needs write access to {server.data_dir})"
+    return reason
+
+
+@contextlib.contextmanager
+def _machine_errors(home: Path) -> Iterator[None]:
+    """Turn a folder or disk that fails us (read-only, not ours, full) into a one-line ServerError with a fix."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or home
+        if exc.errno == errno.ENOSPC:
+            fix = "free some disk space, or set HARNESS_HOME to a folder on a roomier disk"
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            fix = "make it writable, or set HARNESS_HOME to a writable folder"
+        else:
+            fix = "set HARNESS_HOME to a writable folder"
+        raise ServerError(f"cannot use {where}: {exc.strerror or exc}; {fix}") from None

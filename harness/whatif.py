@@ -20,7 +20,7 @@ from harness.db import connect
 from harness.errors import InputError
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff, plan_facts
-from harness.run import _query_seed
+from harness.run import query_seed
 from harness.seed import read_manifest
 
 ESTIMATE_NOTE = (
@@ -125,7 +125,7 @@ def _representative_params(
     manifest = read_manifest(conn)
     anchor = manifest.anchor if manifest else dt.datetime.now(dt.UTC)
     sampler = ParamSampler(conn, anchor, seed)
-    return {q.name: sampler.draw_sets(q, 1, _query_seed(seed, q))[0] for q in queries}
+    return {q.name: sampler.draw_sets(q, 1, query_seed(seed, q))[0] for q in queries}
 
 
 def _plan(conn: psycopg.Connection, query: Query, params: Mapping[str, Any]) -> PlanFacts:

@@ -73,7 +73,14 @@ def seed(
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [SEED_LOCK_KEY])
             previous = read_manifest(conn)
             refuse_foreign_tables(conn, previous, force)
-            conn.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES))
+            try:
+                conn.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES))
+            except psycopg.errors.DependentObjectsStillExist as exc:
+                dependents = "; ".join((exc.diag.message_detail or _first_line(exc)).splitlines())
+                raise UnsafeOperation(
+                    f"{dependents}: harness never drops objects it did not create, even with --force; "
+                    "drop them first"
+                ) from None
             conn.execute(schema_sql)
             t0 = time.perf_counter()
             for table in tables:
@@ -111,11 +118,22 @@ def seed(
             )
             write_manifest(conn, manifest)
             conn.commit()
+        except psycopg.errors.DiskFull as exc:
+            raise DatabaseError(
+                f"no space left on device: the database ran out of disk while seeding (previous data kept): "
+                f"{_first_line(exc)}; free disk space where the database lives, or seed a smaller tier"
+            ) from None
         except psycopg.OperationalError as exc:
             raise DatabaseError(
-                f"connection lost while seeding (previous data kept): {exc}".strip()
+                f"connection lost while seeding (previous data kept): {_first_line(exc)}"
             ) from None
     return manifest
+
+
+def _first_line(exc: psycopg.Error) -> str:
+    """The server's one-line message (psycopg appends HINT/DETAIL lines and libpq's explanations)."""
+    lines = (exc.diag.message_primary or str(exc)).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
 
 
 def _copy_table(conn: psycopg.Connection, table: TableData, on_progress: ProgressCallback | None) -> None:
@@ -137,7 +155,10 @@ def refuse_foreign_tables(conn: psycopg.Connection, manifest: Manifest | None, f
     present = [
         r[0]
         for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+            # Tables, views and foreign tables, except those an extension owns (pg_stat_statements' views).
+            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT EXISTS (SELECT 1 FROM pg_depend d "
+            "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1"
         ).fetchall()
     ]
     ours = set(manifest.tables if manifest else []) | {MANIFEST_TABLE}
