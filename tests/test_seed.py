@@ -245,7 +245,6 @@ def test_hour_and_weekday_rhythm(demo_dsn: str) -> None:
     assert weekend < 0.9 * weekday, days
 
 
-@pytest.mark.xfail(strict=True, reason="generator moves every weekend event to Friday (_snap_to_rhythm)")
 def test_no_weekday_is_a_spike(demo_dsn: str) -> None:
     with psycopg.connect(demo_dsn) as conn:
         days = [
@@ -258,7 +257,6 @@ def test_no_weekday_is_a_spike(demo_dsn: str) -> None:
     assert max(days) < 1.3 * min(days), days
 
 
-@pytest.mark.xfail(strict=True, reason="events are scattered independently: most sessions hold a single login")
 def test_sessions_hold_several_events(demo_dsn: str) -> None:
     with psycopg.connect(demo_dsn) as conn:
         per_session, login_share = conn.execute(

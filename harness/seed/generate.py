@@ -117,7 +117,6 @@ SEARCH_TERMS = [
     "tax bracket",
     "compound interest",
 ]
-SESSION_GAP_US = 30 * 60 * US_PER_S
 
 TABLE_STREAMS = {
     "users": 1,
@@ -397,17 +396,27 @@ class _Generator:
         expected = users.weight * (span / US_PER_DAY) ** 0.8
         counts = rng.multinomial(total, expected / expected.sum())
         user = np.repeat(np.arange(users.n), counts)
-        # Activity fades after signup (Beta(1, 1.6) over the active span), then follows the daily rhythm.
-        offset = (rng.beta(1.0, 1.6, total) * span[user]).astype(np.int64)
-        ts = _snap_to_rhythm(
-            rng, users.signup[user] + offset, users.signup[user], users.end_clip(self.end_us)[user]
-        )
-        order = np.lexsort((ts, user))
-        user, ts = user[order], ts[order]
+        # Events come in sessions of a few events each (a per-user typical length). Session starts fade
+        # after signup (Beta(1, 1.6) over the active span) and follow the weekly and daily rhythm.
+        typical_length = rng.uniform(3.0, 9.0, users.n)
+        sessions_per_user = np.where(counts > 0, np.maximum(1, np.rint(counts / typical_length)), 0).astype(np.int64)
+        session_user = np.repeat(np.arange(users.n), sessions_per_user)
+        offset = (rng.beta(1.0, 1.6, len(session_user)) * span[session_user]).astype(np.int64)
+        session_end = users.end_clip(self.end_us)[session_user]
+        start = _snap_to_rhythm(rng, users.signup[session_user] + offset, users.signup[session_user], session_end)
+        by_start = np.lexsort((start, session_user))
+        start = start[by_start]
+        rank = _cumsum_within(np.ones(total, dtype=np.int64), counts) - 1  # event's rank within its user
+        first_session = np.cumsum(sessions_per_user) - sessions_per_user
+        session = first_session[user] + rank * sessions_per_user[user] // np.maximum(counts[user], 1)
         new_session = np.ones(total, dtype=bool)
-        if total > 1:
-            new_session[1:] = (user[1:] != user[:-1]) | (np.diff(ts) > SESSION_GAP_US)
-        session = np.cumsum(new_session)
+        new_session[1:] = session[1:] != session[:-1]
+        gaps = np.minimum(rng.exponential(75 * US_PER_S, total), 20 * 60 * US_PER_S).astype(np.int64)
+        gaps[new_session] = 0
+        events_per_session = np.bincount(session, minlength=len(start))
+        ts = start[session] + _cumsum_within(gaps, events_per_session)
+        ts = np.minimum(ts, users.end_clip(self.end_us)[user] - 1)
+        session = session + 1
         event = rng.choice(len(EVENT_TYPES), total, p=EVENT_P / EVENT_P.sum())
         event[new_session] = 0  # sessions open with a login
         # Course events point at one of the user's enrollments (and a lesson of that course).
@@ -590,15 +599,20 @@ class _Logs:
 def _snap_to_rhythm(
     rng: np.random.Generator, ts: np.ndarray, low: np.ndarray | int, high: np.ndarray | int
 ) -> np.ndarray:
-    """Keep each timestamp's day, move weekend days toward weekdays, re-draw the hour from HOUR_P."""
+    """Keep each timestamp's week, move a share of weekend days to a weekday, re-draw the hour from HOUR_P.
+
+    A time that lands before ``low`` (earlier the same day) moves to the next day rather than being
+    clipped, so nothing piles up on the exact lower bound.
+    """
     n = len(ts)
     day = ts // US_PER_DAY
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
     weekend = (weekday >= 5) & (rng.random(n) < 0.35)
-    day = np.where(weekend, day - (weekday - 4), day)
+    day = np.where(weekend, day - weekday + rng.integers(0, 5, n), day)
     hour = rng.choice(24, n, p=HOUR_P)
     within = rng.integers(0, US_PER_HOUR, n)
     snapped = day * US_PER_DAY + hour * US_PER_HOUR + within
+    snapped = np.where(snapped < low, snapped + US_PER_DAY, snapped)
     return np.clip(snapped, low, np.asarray(high) - 1)
 
 
