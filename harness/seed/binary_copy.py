@@ -7,6 +7,7 @@ booleans, timestamptz, and text/jsonb given as codes into a table of distinct va
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -51,6 +52,20 @@ class Text:
 Column = Fixed | Text
 
 
+def jsonb_text(document: dict[str, object]) -> str:
+    """JSON text exactly as PostgreSQL prints the jsonb value (keys by length, then bytes; ", " and ": ").
+
+    Sending jsonb in its canonical form makes the bytes we COPY in identical to what COPY TO gives back,
+    so the seed's checksum can be taken from the stream instead of re-reading every table.
+    """
+    keys = sorted(document, key=lambda k: (len(k.encode()), k.encode()))
+    return "{" + ", ".join(f"{_json(k)}: {_json(document[k])}" for k in keys) + "}"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def copy_chunks(columns: Sequence[Column], chunk_rows: int = CHUNK_ROWS) -> Iterator[bytes]:
     """The complete binary COPY stream (header, rows, trailer) in chunks of encoded rows."""
     n = len(columns[0].values) if isinstance(columns[0], Fixed) else len(columns[0].codes)
@@ -90,33 +105,44 @@ def encode_rows(columns: Sequence[Column]) -> bytes:
     row_lengths = 2 + sum(4 + np.maximum(lengths, 0) for lengths in data_lengths)
     row_starts = np.cumsum(row_lengths) - row_lengths
     out = np.empty(int(row_lengths.sum()), dtype=np.uint8)
-    field_count = np.frombuffer(len(columns).to_bytes(2, "big"), dtype=np.uint8)
-    out[row_starts] = field_count[0]
-    out[row_starts + 1] = field_count[1]
-    pos = row_starts + 2
+    # Runs of non-null fixed-width fields sit at a constant offset from each other: write each run
+    # (with the field count and length words) as one block instead of field by field.
+    block: list[np.ndarray] = [np.frombuffer(len(columns).to_bytes(2, "big"), np.uint8)[None, :].repeat(n, 0)]
+    pos = row_starts
     for (col, payload), lengths in zip(prepared, data_lengths, strict=True):
-        _put(out, pos, lengths.astype(">i4").view(np.uint8).reshape(n, 4))
+        length_bytes = lengths.astype(">i4").view(np.uint8).reshape(n, 4)
+        if isinstance(col, Fixed) and col.nulls is None:
+            assert isinstance(payload, np.ndarray)
+            block += [length_bytes, payload.view(np.uint8).reshape(n, payload.dtype.itemsize)]
+            continue
+        pos = _flush(out, pos, block)
+        block = []
+        _put(out, pos, length_bytes)
         pos = pos + 4
         if isinstance(col, Fixed):
             assert isinstance(payload, np.ndarray)
-            width = payload.dtype.itemsize
-            matrix = payload.view(np.uint8).reshape(n, width)
             present = lengths >= 0
-            if present.all():
-                _put(out, pos, matrix)
-            else:
-                _put(out, pos[present], matrix[present])
+            _put(out, pos[present], payload.view(np.uint8).reshape(n, payload.dtype.itemsize)[present])
         else:
             assert isinstance(payload, list)
             _put_text(out, pos, col.codes, payload)
         pos = pos + np.maximum(lengths, 0)
+    _flush(out, pos, block)
     return out.tobytes()
 
 
+def _flush(out: np.ndarray, pos: np.ndarray, block: list[np.ndarray]) -> np.ndarray:
+    """Write the pending block of fixed fields at ``pos``; return the position after it."""
+    if not block:
+        return pos
+    matrix = np.hstack(block)
+    _put(out, pos, matrix)
+    return pos + matrix.shape[1]
+
+
 def _put(out: np.ndarray, starts: np.ndarray, matrix: np.ndarray) -> None:
-    """Write row i of ``matrix`` at ``out[starts[i]:starts[i] + width]``, one byte column at a time."""
-    for j in range(matrix.shape[1]):
-        out[starts + j] = matrix[:, j]
+    """Write row i of ``matrix`` at ``out[starts[i]:starts[i] + width]`` (one scatter for all bytes)."""
+    out[starts[:, None] + np.arange(matrix.shape[1])] = matrix
 
 
 def _put_text(out: np.ndarray, starts: np.ndarray, codes: np.ndarray, table: list[bytes]) -> None:

@@ -9,13 +9,14 @@ others; Faker (seeded, pinned version) only supplies pools of human names.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from faker import Faker
 
 from harness.config import Tier
-from harness.seed.binary_copy import Column, Fixed, Text
+from harness.seed.binary_copy import Column, Fixed, Text, jsonb_text
 
 US_PER_S = 1_000_000
 US_PER_HOUR = 3600 * US_PER_S
@@ -140,8 +141,14 @@ class TableData:
 
 
 def generate(tier: Tier, seed: int) -> list[TableData]:
-    """All tables of the reference workload for ``tier`` and ``seed``, in load order."""
-    return _Generator(tier, seed).run()
+    """All tables of the reference workload for ``tier`` and ``seed``."""
+    return list(generate_tables(tier, seed))
+
+
+def generate_tables(tier: Tier, seed: int) -> Iterator[TableData]:
+    """The tables one by one, as soon as each is ready (users last: it needs every user's last event),
+    so a loader can COPY one table while the next is being generated."""
+    return _Generator(tier, seed).tables()
 
 
 class _Generator:
@@ -154,16 +161,20 @@ class _Generator:
     def rng(self, table: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, TABLE_STREAMS[table]])
 
-    def run(self) -> list[TableData]:
+    def tables(self) -> Iterator[TableData]:
         self._users_cache = users = self.users()
         courses = self.courses()
+        yield courses.table
         lessons, lesson_counts, lesson_durations = self.lessons(courses.rows)
+        yield lessons
         enrollments = self.enrollments(courses.published)
+        yield enrollments.table
         progress, completed = self.user_progress(enrollments, lesson_counts, lesson_durations)
+        yield progress
         logs, quiz_passes = self.behavior_logs(enrollments, lesson_counts)
-        points = self.points_ledger(completed, quiz_passes)
-        users_table = self.users_table(users, logs.last_seen)
-        return [users_table, courses.table, lessons, enrollments.table, progress, logs.table, points]
+        yield logs.table
+        yield self.points_ledger(completed, quiz_passes)
+        yield self.users_table(users, logs.last_seen)
 
     # -- users -------------------------------------------------------------------------------------
 
@@ -480,12 +491,10 @@ class _Generator:
         version = np.clip(
             (age * len(APP_VERSIONS) + rng.normal(0, 0.4, n)).astype(np.int64), 0, len(APP_VERSIONS) - 1
         )
-        detail_tables = {
-            "quiz_attempt": [
-                f'"score": {s * 10}, "passed": {"true" if s >= 7 else "false"}' for s in range(11)
-            ],
-            "video_play": [f'"quality": "{q}"' for q in VIDEO_QUALITY],
-            "search": [f'"query": "{t}"' for t in SEARCH_TERMS],
+        detail_tables: dict[str, list[dict[str, object]]] = {
+            "quiz_attempt": [{"score": s * 10, "passed": s >= 7} for s in range(11)],
+            "video_play": [{"quality": q} for q in VIDEO_QUALITY],
+            "search": [{"query": t} for t in SEARCH_TERMS],
         }
         detail = np.zeros(n, dtype=np.int64)
         detail_kind = np.zeros(n, dtype=np.int64)  # 0 = none, else index into kinds + 1
@@ -499,11 +508,11 @@ class _Generator:
                 if kind == "quiz_attempt"
                 else rng.integers(0, len(detail_tables[kind]), int(mask.sum()))
             )
-        details = [""] + [d for kind in kinds for d in detail_tables[kind]]
+        details: list[dict[str, object]] = [{}] + [d for kind in kinds for d in detail_tables[kind]]
         detail_offsets = np.cumsum([1] + [len(detail_tables[kind]) for kind in kinds])[:-1]
         detail_code = np.where(detail_kind == 0, 0, detail_offsets[np.maximum(detail_kind - 1, 0)] + detail)
         table = [
-            "{" + f'"device": "{d}", "app_version": "{v}"' + (f", {x}" if x else "") + "}"
+            jsonb_text({"device": d, "app_version": v, **x})
             for d in DEVICES
             for v in APP_VERSIONS
             for x in details

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -20,15 +20,17 @@ from harness import __version__, paths
 from harness.config import Tier, load_tier
 from harness.db import connect
 from harness.errors import DatabaseError, UnsafeOperation
-from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER, copy_chunks
-from harness.seed.generate import TableData, generate
+from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER
+from harness.seed.generate import TableData
 from harness.seed.manifest import (
     MANIFEST_TABLE,
     Manifest,
+    combine_checksums,
     read_manifest,
     table_checksum,
     write_manifest,
 )
+from harness.seed.pipeline import EncodedTables
 from harness.strategies import apply_strategy, load_strategy
 
 SEED_LOCK_KEY = 0x6861726E  # "harn": one seed at a time per database
@@ -64,8 +66,6 @@ def seed(
     constraints_sql = (scenarios / "constraints.sql").read_text()
     durations: dict[str, float] = {}
     started = time.perf_counter()
-    tables = generate(tier, seed)
-    durations["generate"] = time.perf_counter() - started
     with connect(dsn, autocommit=False) as conn:
         try:
             conn.execute("SET LOCAL statement_timeout = 0")
@@ -83,9 +83,16 @@ def seed(
                 ) from None
             conn.execute(schema_sql)
             t0 = time.perf_counter()
-            for table in tables:
-                _copy_table(conn, table, on_progress)
-            durations["copy"] = time.perf_counter() - t0
+            stream = EncodedTables(tier, seed)
+            row_counts: dict[str, int] = {}
+            per_table: dict[str, str] = {}
+            try:
+                for table, chunks in stream:
+                    per_table[table.name] = _copy_table(conn, table, chunks, on_progress)
+                    row_counts[table.name] = table.rows
+            finally:
+                stream.close()
+            durations["generate_and_copy"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             conn.execute(constraints_sql)
             durations["constraints"] = time.perf_counter() - t0
@@ -96,9 +103,7 @@ def seed(
             t0 = time.perf_counter()
             conn.execute("ANALYZE " + ", ".join(TABLES))
             durations["analyze"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            checksum = table_checksum(conn, TABLES)
-            durations["checksum"] = time.perf_counter() - t0
+            checksum = combine_checksums(per_table, TABLES)  # of the exact bytes loaded: see jsonb_text
             durations["total"] = time.perf_counter() - started
             manifest = Manifest(
                 tier=tier.name,
@@ -106,7 +111,7 @@ def seed(
                 strategy=chosen.name,
                 anchor_date=tier.anchor_date.isoformat(),
                 tables=TABLES,
-                row_counts={t.name: t.rows for t in tables},
+                row_counts={name: row_counts[name] for name in TABLES},
                 checksum=checksum,
                 indexes=applied.created,
                 durations_s={k: round(v, 3) for k, v in durations.items()},
@@ -136,18 +141,23 @@ def _first_line(exc: psycopg.Error) -> str:
     return lines[0].strip() if lines else type(exc).__name__
 
 
-def _copy_table(conn: psycopg.Connection, table: TableData, on_progress: ProgressCallback | None) -> None:
-    """Stream one table's binary COPY, reporting progress after each chunk of rows."""
+def _copy_table(
+    conn: psycopg.Connection, table: TableData, chunks: Iterator[bytes], on_progress: ProgressCallback | None
+) -> str:
+    """Stream one table's binary COPY; return the SHA-256 of the stream (what verify recomputes)."""
+    digest = hashlib.sha256()
     done = 0
     if on_progress:
         on_progress(table.name, 0, table.rows)
     statement = f"COPY {table.name} ({', '.join(table.columns)}) FROM STDIN (FORMAT binary, FREEZE)"
     with conn.cursor().copy(statement) as copy:
-        for chunk in copy_chunks(table.values):
+        for chunk in chunks:
             copy.write(chunk)
+            digest.update(chunk)
             if on_progress and chunk is not HEADER and chunk is not TRAILER:
                 done = min(table.rows, done + CHUNK_ROWS)
                 on_progress(table.name, done, table.rows)
+    return digest.hexdigest()
 
 
 def refuse_foreign_tables(conn: psycopg.Connection, manifest: Manifest | None, force: bool) -> None:

@@ -88,21 +88,26 @@ def write_manifest(conn: psycopg.Connection, manifest: Manifest) -> None:
 
 
 def table_checksum(conn: psycopg.Connection, tables: list[str]) -> str:
-    """SHA-256 over every table's rows in primary-key order, as PostgreSQL's binary COPY emits them.
-
-    Binary output does not depend on DateStyle, TimeZone or locale settings, so the same rows give the same
-    checksum on any machine running the same PostgreSQL major version.
-    """
-    digest = hashlib.sha256()
+    """Checksum of the data: see ``combine_checksums``; each table is read back with binary COPY in
+    primary-key order. Binary output does not depend on DateStyle, TimeZone or locale settings, so the
+    same rows give the same checksum on any machine running the same PostgreSQL major version."""
+    per_table = {}
     for table in tables:
+        digest = hashlib.sha256()
         keys = primary_key(conn, table)
-        digest.update(table.encode() + b"\0")
         with conn.cursor().copy(
             f"COPY (SELECT * FROM {table} ORDER BY {', '.join(keys)}) TO STDOUT (FORMAT binary)"
         ) as copy:
             for chunk in copy:
                 digest.update(chunk)
-    return digest.hexdigest()
+        per_table[table] = digest.hexdigest()
+    return combine_checksums(per_table, tables)
+
+
+def combine_checksums(per_table: dict[str, str], tables: list[str]) -> str:
+    """SHA-256 over ``name:sha256-of-its-binary-COPY-stream`` lines, in ``tables`` order."""
+    lines = "".join(f"{table}:{per_table[table]}\n" for table in tables)
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def primary_key(conn: psycopg.Connection, table: str) -> list[str]:
