@@ -16,6 +16,7 @@ only sees frozen dataclasses. ``Query.sql`` is the file's own text, never SQL re
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -318,16 +319,14 @@ def _typed(
 ) -> object:
     value = table.get(key, default)
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-        want = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(
-            kind, kind.__name__
-        )
+        want = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(kind, kind.__name__)
         raise ConfigError(path, f"{key} must be {want}, not {value!r}", *finder.find(key, section, nth))
     return value
 
 
 def _budget(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> float:
     value = meta.get("budget_ms", DEFAULT_BUDGET_MS)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise ConfigError(
             path,
             f"budget_ms must be a positive number of milliseconds, not {value!r}",
@@ -355,8 +354,7 @@ def _prepare(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> str:
     if prepare not in PREPARE_MODES:
         raise ConfigError(
             path,
-            f"prepare must be one of {', '.join(PREPARE_MODES)}, not {prepare!r}"
-            f"{_suggest(prepare, PREPARE_MODES)}",
+            f"prepare must be one of {', '.join(PREPARE_MODES)}, not {prepare!r}{_suggest(prepare, PREPARE_MODES)}",
             *finder.find("prepare"),
         )  # type: ignore[arg-type]
     return prepare  # type: ignore[return-value]
@@ -373,9 +371,7 @@ def _param(path: Path, finder: _KeyFinder, name: str, spec: object) -> ParamSpec
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
         raise ConfigError(path, f"parameter name {name!r} must be an identifier", line, col)
     if not isinstance(spec, dict):
-        raise ConfigError(
-            path, f"parameter {name!r} must be a table, e.g. {name} = {{ value = 10 }}", line, col
-        )
+        raise ConfigError(path, f"parameter {name!r} must be a table, e.g. {name} = {{ value = 10 }}", line, col)
     draw = spec.get("draw", "value" if "value" in spec else None)
     if draw is None:
         raise ConfigError(path, f"parameter {name!r}: add draw = one of {', '.join(DRAW_KINDS)}", line, col)
@@ -398,9 +394,7 @@ def _param(path: Path, finder: _KeyFinder, name: str, spec: object) -> ParamSpec
             raise ConfigError(path, f"parameter {name!r}: draw = {draw!r} needs {key!r}", line, col)
         value = spec.get(key, default)
         if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-            raise ConfigError(
-                path, f"parameter {name!r}: {key} must be {kind.__name__}, not {value!r}", line, col
-            )
+            raise ConfigError(path, f"parameter {name!r}: {key} must be {kind.__name__}, not {value!r}", line, col)
         return value
 
     if draw == "anchor":
@@ -467,22 +461,16 @@ def _lint_allow(path: Path, finder: _KeyFinder, lint: object) -> Mapping[str, st
 
     if not isinstance(lint, dict) or set(lint) - {"allow"}:
         extra = sorted(set(lint) - {"allow"}) if isinstance(lint, dict) else ["lint"]
-        raise ConfigError(
-            path, f"unknown key {extra[0]!r} in [lint]: only [lint.allow]", *finder.find("lint")
-        )
+        raise ConfigError(path, f"unknown key {extra[0]!r} in [lint]: only [lint.allow]", *finder.find("lint"))
     allow = lint.get("allow", {})
     if not isinstance(allow, dict):
-        raise ConfigError(
-            path, "[lint.allow] must map rule ids to reasons", *finder.section_line("lint.allow")
-        )
+        raise ConfigError(path, "[lint.allow] must map rule ids to reasons", *finder.section_line("lint.allow"))
     for rule, reason in allow.items():
         position = finder.find(rule, "lint.allow")
         if rule not in RULE_IDS:
             raise ConfigError(path, f"unknown lint rule {rule!r}{_suggest(rule, RULE_IDS)}", *position)
         if not isinstance(reason, str) or not reason.strip():
-            raise ConfigError(
-                path, f'{rule} = "…" needs a reason saying why the rule does not apply here', *position
-            )
+            raise ConfigError(path, f'{rule} = "…" needs a reason saying why the rule does not apply here', *position)
     return MappingProxyType(dict(allow))
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import Token, TokenType
 
@@ -42,7 +42,7 @@ CHECK_RULES: dict[str, tuple[str, str]] = {
     "unknown_column": ("error", "use a column of the table (see the schema DDL)"),
     "ambiguous_column": ("error", "qualify the column with its table alias"),
     "undeclared_param": ("error", "declare it under [params] in the header, or remove the placeholder"),
-    "unused_param": ("warning", "remove it from [params], or use %(name)s in the SQL"),
+    "unused_param": ("error", "remove it from [params], or use %(name)s in the SQL"),
     "bad_placeholder": ("error", "use named placeholders %(name)s and write a literal percent sign as %%"),
     "bad_expectation": ("error", "name indexes, strategies and tables that the scenarios define"),
     "prepare_error": ("error", "fix the query so the server accepts it (message from PostgreSQL)"),
@@ -328,7 +328,8 @@ def _parse(sql: str) -> _Parsed | tuple[int, str]:
     dialect = Postgres()
     try:
         tokens = dialect.tokenize(text)
-        statements = [s for s in dialect.parser().parse(tokens, text) if s is not None]
+        parsed = dialect.parser().parse(tokens, text)
+        statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]  # ";" + comment
     except TokenError:
         offset, what = _token_error(text)
         return offsets[offset], what
@@ -547,17 +548,22 @@ def _did_you_mean(word: str, choices: object) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _column_problems(statement: exp.Expression, schema: SchemaInfo) -> Iterator[tuple[str, int, str]]:
+def _column_problems(statement: exp.Expression, schema: SchemaInfo) -> list[tuple[str, int, str]]:
     context = LintContext(statement, [], schema)
-    for scope in traverse_scope(statement):
-        if not isinstance(scope.expression, exp.Select):
-            continue
-        aliases = {e.alias for e in scope.expression.expressions if e.alias}
-        for column in scope.columns:
-            problem = _column_problem(context, scope, column, aliases)
-            offset = _first_offset(column)
-            if problem is not None and offset is not None:
-                yield problem[0], offset, problem[1]
+    problems = []
+    try:
+        for scope in traverse_scope(statement):
+            if not isinstance(scope.expression, exp.Select):
+                continue
+            aliases = {e.alias for e in scope.expression.expressions if e.alias}
+            for column in scope.columns:
+                problem = _column_problem(context, scope, column, aliases)
+                offset = _first_offset(column)
+                if problem is not None and offset is not None:
+                    problems.append((problem[0], offset, problem[1]))
+    except OptimizeError as exc:  # e.g. one alias given to two tables, which PostgreSQL refuses too
+        return [("parse_error", _first_offset(statement) or 0, f"cannot resolve the query's names: {exc}")]
+    return problems
 
 
 def _column_problem(
@@ -575,11 +581,7 @@ def _column_problem(
             return None
         return "unknown_column", f"column {column.table}.{name} does not exist{_did_you_mean(name, known)}"
     sources = list(scope.selected_sources.values())
-    owners = [
-        alias
-        for alias, (_, source) in scope.selected_sources.items()
-        if name in context.output_columns(source)
-    ]
+    owners = [alias for alias, (_, source) in scope.selected_sources.items() if name in context.output_columns(source)]
     if len(owners) > 1 and not _using_column(scope.expression, name):
         return "ambiguous_column", f"column {name!r} is ambiguous: it exists in {', '.join(sorted(owners))}"
     if owners or name in aliases or any(_opaque(source) for _, source in sources):
@@ -626,9 +628,7 @@ def _opaque(source: object) -> bool:
 
 
 def _using_column(select: exp.Select, name: str) -> bool:
-    return any(
-        name in {u.name for u in join.args.get("using") or []} for join in select.args.get("joins") or []
-    )
+    return any(name in {u.name for u in join.args.get("using") or []} for join in select.args.get("joins") or [])
 
 
 def _check_placeholders(query: Query, report: _Reporter) -> None:
@@ -647,9 +647,7 @@ def _check_placeholders(query: Query, report: _Reporter) -> None:
     used = {p.name for p in found}
     for param in query.params:
         if param.name not in used:
-            report.at_line(
-                "unused_param", param.line, 1, f"parameter {param.name!r} is never used in the SQL"
-            )
+            report.at_line("unused_param", param.line, 1, f"parameter {param.name!r} is never used in the SQL")
 
 
 def _check_expectations(query: Query, schema: SchemaInfo, report: _Reporter) -> None:
@@ -753,11 +751,7 @@ def prepare_queries(dsn: str, queries: list[Query]) -> list[Finding]:
             except psycopg.Error as exc:
                 position = exc.diag.statement_position
                 offset = int(position) - 1 - len(prefix) if position else -1
-                line, col = (
-                    query.position(offsets[offset])
-                    if 0 <= offset < len(offsets)
-                    else (query.sql_start_line, 1)
-                )
+                line, col = query.position(offsets[offset]) if 0 <= offset < len(offsets) else (query.sql_start_line, 1)
                 message = (exc.diag.message_primary or str(exc)).strip()
                 severity, fix = CHECK_RULES["prepare_error"]
                 findings.append(Finding("prepare_error", severity, str(query.path), line, col, message, fix))
@@ -806,9 +800,7 @@ def run_check(
             queries.append(load_query(path))
         except ConfigError as exc:
             severity, fix = CHECK_RULES["config_error"]
-            findings.append(
-                Finding("config_error", severity, exc.path, exc.line or 1, exc.col or 1, exc.message, fix)
-            )
+            findings.append(Finding("config_error", severity, exc.path, exc.line or 1, exc.col or 1, exc.message, fix))
     if dsn is not None:
         from harness.db import connect
 

@@ -27,8 +27,7 @@ def summarize(findings: list[Finding], queries: int, mode: str, exit_code: int) 
 def format_text(findings: list[Finding], summary: dict[str, object]) -> str:
     """``path:line:col: severity RULE message (fix: …)`` per finding, then a one-line summary."""
     lines = [
-        f"{_display(f.path)}:{f.line}:{f.col}: {f.severity} {f.rule_id} {f.message} (fix: {f.fix})"
-        for f in findings
+        f"{_display(f.path)}:{f.line}:{f.col}: {f.severity} {f.rule_id} {f.message} (fix: {f.fix})" for f in findings
     ]
     lines.append(
         f"{summary['queries']} queries checked ({summary['mode']}): "

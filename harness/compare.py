@@ -26,12 +26,12 @@ import psycopg
 
 from harness.catalog import Query
 from harness.db import connect, redact
-from harness.errors import InputError
+from harness.errors import DatabaseError, InputError
 from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff
 from harness.results import Environment, SavedQuery, SavedRun
-from harness.run import Progress, RunOptions, query_seed, fingerprint, prepare_database, selected_catalog
+from harness.run import Progress, RunOptions, fingerprint, prepare_database, query_seed, selected_catalog
 from harness.stats import Comparison, Summary, compare_samples, regressed, summarize
 from harness.strategies import StrategyApplied, load_strategy, switch_strategy
 
@@ -146,9 +146,7 @@ def parse_max_regression(text: str) -> float:
     try:
         value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
     except ValueError:
-        raise InputError(
-            f"--max-regression {text!r}: write a percentage like 10% (or a fraction like 0.1)"
-        ) from None
+        raise InputError(f"--max-regression {text!r}: write a percentage like 10% (or a fraction like 0.1)") from None
     if value < 0 or value != value:
         raise InputError(f"--max-regression {text!r} must be a non-negative percentage, e.g. 10%")
     return value
@@ -157,11 +155,7 @@ def parse_max_regression(text: str) -> float:
 def fingerprint_mismatches(base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[Mismatch]:
     """The fingerprint fields (data, server major, key settings) on which two run environments differ."""
     if not base or not cand:
-        return [
-            Mismatch(
-                "environment fingerprint", "present" if base else "missing", "present" if cand else "missing"
-            )
-        ]
+        return [Mismatch("environment fingerprint", "present" if base else "missing", "present" if cand else "missing")]
     found = [
         Mismatch(name, str(base.get(name)), str(cand.get(name)))
         for name in FINGERPRINT_FIELDS
@@ -201,9 +195,7 @@ def compare_runs(
         warnings.append(f"index strategy differs: {base_strategy} (base) vs {cand_strategy} (candidate)")
     for label, run in (("base", base), ("candidate", cand)):
         if not run.complete:
-            warnings.append(
-                f"the {label} run {run.run_id} is incomplete: queries it did not reach are missing"
-            )
+            warnings.append(f"the {label} run {run.run_id} is incomplete: queries it did not reach are missing")
     base_host = (base.environment.get("host") or {}).get("hostname")
     cand_host = (cand.environment.get("host") or {}).get("hostname")
     if base_host != cand_host:
@@ -214,9 +206,7 @@ def compare_runs(
         for name in base.queries
         if name in cand.queries
     ]
-    few = sorted(
-        d.name for d in deltas if d.p95 and min(d.p95.n_baseline, d.p95.n_candidate) < MIN_SAMPLES_FOR_P95
-    )
+    few = sorted(d.name for d in deltas if d.p95 and min(d.p95.n_baseline, d.p95.n_candidate) < MIN_SAMPLES_FOR_P95)
     if few:
         warnings.append(
             f"fewer than {MIN_SAMPLES_FOR_P95} samples for {', '.join(few)}: p95 CIs are unreliable; "
@@ -244,9 +234,7 @@ def _query_delta(base: SavedQuery, cand: SavedQuery, max_regression: float) -> Q
     cand_idx = cand.plan.indexes_used if cand.plan else ()
     if not base.samples_ms or not cand.samples_ms:
         if base.samples_ms:
-            problem = (
-                f"the candidate has no samples ({cand.error or 'not measured'}): counted as a regression"
-            )
+            problem = f"the candidate has no samples ({cand.error or 'not measured'}): counted as a regression"
         elif cand.samples_ms:
             problem = f"the baseline has no samples ({base.error or 'not measured'}): not compared"
         else:
@@ -425,17 +413,16 @@ def compare_strategies(
     environment = fingerprint(dsn, manifest, database_label or redact(dsn))
     with connect(dsn) as conn:
         sampler = ParamSampler(conn, manifest.anchor, seed)
-        draws = {
-            q.name: sampler.draw_sets(q, warmup + iterations, query_seed(seed, q)) for q in catalog.queries
-        }
+        draws = {q.name: sampler.draw_sets(q, warmup + iterations, query_seed(seed, q)) for q in catalog.queries}
     state = _Session(dsn, names, strategies_dir, manifest.strategy, progress)
     try:
-        samples = state.measure_rounds(
-            catalog.queries, draws, iterations, warmup, rounds, manifest.row_counts
-        )
+        samples = state.measure_rounds(catalog.queries, draws, iterations, warmup, rounds, manifest.row_counts)
         write_costs = state.measure_writes(write_table, write_rows, write_trials)
-    finally:
-        state.restore()
+    except BaseException:
+        with contextlib.suppress(DatabaseError):  # the server is gone: report why it failed, not the restore
+            state.restore()
+        raise
+    state.restore()
     measurements = tuple(
         StrategyMeasurement(
             q.name, s, tuple(samples[q.name, s].samples), _summary(samples[q.name, s].samples, seed),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -188,8 +189,8 @@ class _Reader:
         value = self.data.get(key, default)
         if not isinstance(value, int | float) or isinstance(value, bool):
             self.fail(key, f"{key} must be a number, got {_describe(value)}")
-        if value < minimum:
-            self.fail(key, f"{key} must be >= {minimum}, got {value}")
+        if not minimum <= value < math.inf:  # also refuses nan
+            self.fail(key, f"{key} must be a finite number >= {minimum}, got {value}")
         return float(value)
 
     def string(self, key: str, *, default: str) -> str:

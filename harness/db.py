@@ -89,9 +89,7 @@ def connect(dsn: str, *, autocommit: bool = True, application_name: str = "harne
             application_name=application_name,
         )
     except psycopg.OperationalError as exc:
-        raise DatabaseError(
-            f"cannot connect to {redact(dsn) or 'the PG* target'}: {_first_line(str(exc))}"
-        ) from None
+        raise DatabaseError(f"cannot connect to {redact(dsn) or 'the PG* target'}: {_first_line(str(exc))}") from None
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/?#@]*:)([^@/?#]*)(@)")

@@ -110,9 +110,7 @@ def measure_query(
             return result
         except (pg_errors.AdminShutdown, psycopg.OperationalError) as exc:
             if _server_gone(dsn):
-                raise DatabaseError(
-                    f"lost the database while measuring {query.name}: {_one_line(exc)}"
-                ) from None
+                raise DatabaseError(f"lost the database while measuring {query.name}: {_one_line(exc)}") from None
             if attempts >= options.retries_on_lost_backend:
                 result.error = f"connection lost twice while measuring ({_one_line(exc)})"
                 return result
@@ -169,9 +167,7 @@ def explain(
     return row[0], plan_facts(row[0], table_rows)
 
 
-def check_usable(
-    conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str
-) -> IndexUsability:
+def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str) -> IndexUsability:
     """Can the planner serve the query with ``index``? For tiers too small for the planner to prefer it.
 
     Inside a transaction that is always rolled back, the table's other secondary indexes are dropped and

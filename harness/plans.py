@@ -332,9 +332,7 @@ def _unique(items: Iterable[str | None]) -> tuple[str, ...]:
 # -- facts -----------------------------------------------------------------------------------------
 
 
-def _large_seq_scans(
-    nodes: list[PlanNode], table_rows: Mapping[str, int], threshold: int
-) -> tuple[SeqScan, ...]:
+def _large_seq_scans(nodes: list[PlanNode], table_rows: Mapping[str, int], threshold: int) -> tuple[SeqScan, ...]:
     found: dict[str, SeqScan] = {}
     for node in nodes:
         if node.node_type != "Seq Scan" or not node.relation or node.relation in found:

@@ -151,7 +151,7 @@ def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSessi
     """Benchmark one catalog query with per-round parameter draws, then apply the harness gate."""
     import psycopg
 
-    from harness.measure import Measurement, MeasureOptions, timing_connection, check_usable, explain
+    from harness.measure import Measurement, MeasureOptions, check_usable, explain, timing_connection
     from harness.run import query_seed
     from harness.stats import summarize
     from harness.verdicts import judge, split_expectations

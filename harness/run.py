@@ -58,10 +58,6 @@ class Progress:
 
 def prepare_database(dsn: str, options: RunOptions, progress: Progress) -> Manifest | None:
     """Seed the tier when the database does not hold it (per the manifest), switch strategy if asked."""
-    if options.seed_if_needed:
-        load_tier(options.tier)  # unknown names are bad input (exit 2), found before any connection
-    if options.strategy:
-        load_strategy(options.strategy)
     with connect(dsn) as conn:
         manifest = read_manifest(conn)
     wanted_strategy = options.strategy or (manifest.strategy if manifest else "baseline")
@@ -161,17 +157,27 @@ def run(
 
 
 def selected_catalog(options: RunOptions) -> Catalog:
-    """The catalog to measure, validated (exit 2 on bad files, unknown --only names, or a query that writes,
-    holds several statements or does not match its declared parameters)."""
+    """The catalog to measure, validated with the tier and strategy names before any connection: exit 2 on bad
+    files, unknown names, or a query that writes, holds several statements or mismatches its parameters."""
+    if options.seed_if_needed:
+        load_tier(options.tier)
+    if options.strategy:
+        load_strategy(options.strategy)
     catalog = load_catalog(options.queries_dir or paths.queries_dir()).select(list(options.only))
     if not catalog.queries:
         raise InputError(f"no queries in {catalog.directory}; add .sql files or pass --queries DIR")
+    refuse_unrunnable(catalog)
+    return catalog
+
+
+def refuse_unrunnable(catalog: Catalog) -> None:
+    """ConfigError (exit 2) at the first query that writes, holds several statements or whose placeholders do
+    not match its declared parameters: refused up front, although queries run read-only anyway."""
     for query in catalog.queries:
         blockers = run_blockers(query)
         if blockers:
             first = blockers[0]
             raise ConfigError(first.path, f"{first.message}; {first.fix}", first.line, first.col)
-    return catalog
 
 
 def _measure_and_judge(
@@ -210,9 +216,7 @@ def _estimated_row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-de
 
 def _git_commit() -> str | None:
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None

@@ -127,9 +127,7 @@ class ServerUser:
         if self.is_current:
             return os.access(path, os.X_OK if executable else os.R_OK)
         flag = "-x" if executable else "-r"
-        done = subprocess.run(
-            ["test", flag, str(path)], user=self.uid, group=self.gid, extra_groups=[], check=False
-        )
+        done = subprocess.run(["test", flag, str(path)], user=self.uid, group=self.gid, extra_groups=[], check=False)
         return done.returncode == 0
 
 
@@ -332,8 +330,7 @@ class EmbeddedServer:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             raise ServerError(
-                f"{self.data_dir} exists but holds no PostgreSQL cluster; "
-                "remove it (harness db destroy) and retry"
+                f"{self.data_dir} exists but holds no PostgreSQL cluster; remove it (harness db destroy) and retry"
             )
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         self._chown_to_server(self.data_dir)

@@ -158,9 +158,7 @@ def apply_strategy(
     return StrategyApplied(strategy.name, build_s, dropped, strategy.index_names)
 
 
-def switch_strategy(
-    dsn: str, name: str, *, force: bool = False, directory: Path | None = None
-) -> StrategyApplied:
+def switch_strategy(dsn: str, name: str, *, force: bool = False, directory: Path | None = None) -> StrategyApplied:
     """Switch seeded data to strategy ``name`` in one transaction and record it in the manifest."""
     from dataclasses import replace
 
@@ -180,9 +178,7 @@ def switch_strategy(
         if manifest is not None:
             write_manifest(
                 conn,
-                replace(
-                    manifest, strategy=name, indexes=applied.created, index_build_s=round(applied.build_s, 3)
-                ),
+                replace(manifest, strategy=name, indexes=applied.created, index_build_s=round(applied.build_s, 3)),
             )
         conn.commit()
     return applied

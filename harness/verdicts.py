@@ -43,9 +43,7 @@ class QueryVerdict:
         return asdict(self)
 
 
-def split_expectations(
-    query: Query, strategy: str, row_counts: Mapping[str, int]
-) -> tuple[list[str], list[str]]:
+def split_expectations(query: Query, strategy: str, row_counts: Mapping[str, int]) -> tuple[list[str], list[str]]:
     """(indexes the plan must use, indexes that need only be usable) for ``strategy`` at these sizes."""
     required, usable = [], []
     for expectation in query.expectations:
@@ -77,15 +75,11 @@ def judge(
                 f"{budget_ms:g} ms: the verdict could flip; add --iterations or raise the budget"
             )
         if summary.n < MIN_SAMPLES_FOR_P95:
-            message = (
-                f"only {summary.n} samples: a p95 needs at least {MIN_SAMPLES_FOR_P95} to mean something"
-            )
+            message = f"only {summary.n} samples: a p95 needs at least {MIN_SAMPLES_FOR_P95} to mean something"
             if allow_few_samples:
                 warnings.append(message)
             else:
-                checks.append(
-                    Check("samples", "fail", message + " (use --iterations, or --allow-few-samples)")
-                )
+                checks.append(Check("samples", "fail", message + " (use --iterations, or --allow-few-samples)"))
     elif not measurement.error:
         checks.append(Check("execution", "fail", "no timed executions"))
     required, usable = split_expectations(query, strategy, row_counts)
@@ -143,9 +137,7 @@ def actionable_misestimates(plan: PlanFacts, limit: int = 3) -> list[Misestimate
     Group counts of aggregates are routinely off by orders of magnitude, and a bad estimate low in the
     tree repeats in every node above it; reporting those would bury the one line worth acting on.
     """
-    relevant = [
-        m for m in plan.misestimates if "Scan" in m.node or "Join" in m.node or "Nested Loop" in m.node
-    ]
+    relevant = [m for m in plan.misestimates if "Scan" in m.node or "Join" in m.node or "Nested Loop" in m.node]
     return relevant[:limit]
 
 

@@ -119,9 +119,7 @@ def _create_hypothetical(conn: psycopg.Connection, sql: str) -> None:
         raise InputError(f"--what-if {sql!r}: HypoPG could not create it ({_first_line(exc)})") from None
 
 
-def _representative_params(
-    conn: psycopg.Connection, queries: Sequence[Query], seed: int
-) -> dict[str, dict[str, Any]]:
+def _representative_params(conn: psycopg.Connection, queries: Sequence[Query], seed: int) -> dict[str, dict[str, Any]]:
     manifest = read_manifest(conn)
     anchor = manifest.anchor if manifest else dt.datetime.now(dt.UTC)
     sampler = ParamSampler(conn, anchor, seed)

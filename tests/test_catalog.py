@@ -66,9 +66,7 @@ FROM behavior_logs;
     assert (n.draw, n.value) == ("value", 10)
     assert level.values == ("BEGINNER", "EXPERT") and (k.min, k.max) == (1, 10)
     expectation = query.expectations[0]
-    assert (
-        expectation.line == 15 and expectation.applies_to("baseline") and not expectation.applies_to("tuned")
-    )
+    assert expectation.line == 15 and expectation.applies_to("baseline") and not expectation.applies_to("tuned")
     assert expectation.requires_use({"behavior_logs": 1_000_000})
     assert not expectation.requires_use({"behavior_logs": 650})
     assert dict(query.lint_allow) == {"select_star": "fine here"}
@@ -95,8 +93,7 @@ def test_header_is_optional_and_defaults_apply(tmp_path: Path):
         ("/* harness\nweight = 1.5\n*/\nSELECT 1\n", 2, 1, "weight must be an integer"),
         ('/* harness\nprepare = "generik"\n*/\nSELECT 1\n', 2, 1, "did you mean 'generic'?"),
         (
-            '/* harness\n[params]\na = { draw = "anchor" }\n'
-            'b = { draw = "int", min = 5, max = 1 }\n*/\nSELECT 1\n',
+            '/* harness\n[params]\na = { draw = "anchor" }\nb = { draw = "int", min = 5, max = 1 }\n*/\nSELECT 1\n',
             4,
             1,
             "min (5) is greater than max (1)",

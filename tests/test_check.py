@@ -38,9 +38,7 @@ def check(queries: Path, fmt: str = "json", strict: bool = False, dsn: str | Non
 
 def test_corpus_gives_exactly_the_declared_findings():
     out, code = check(CORPUS)
-    found = Counter(
-        (Path(f["path"]).name, f["rule_id"], f["line"], f["col"]) for f in json.loads(out)["findings"]
-    )
+    found = Counter((Path(f["path"]).name, f["rule_id"], f["line"], f["col"]) for f in json.loads(out)["findings"])
     assert found == expected_findings()
     assert code == 2  # the corpus includes malformed headers
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import click
-
 from conftest import REPO
+
 from harness.cli import cli
 
 

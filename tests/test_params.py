@@ -59,9 +59,7 @@ def test_draws_are_deterministic_per_seed_and_index(conn, tmp_path: Path):
 
 
 def test_weighted_sql_draw_follows_the_weights_and_is_cached(conn, tmp_path: Path):
-    query = query_with(
-        tmp_path, 'u = { draw = "sql", weighted = true, sql = "SELECT user_id, events FROM activity" }'
-    )
+    query = query_with(tmp_path, 'u = { draw = "sql", weighted = true, sql = "SELECT user_id, events FROM activity" }')
     sampler = ParamSampler(conn, ANCHOR, seed=3)
     counts = Counter(s["u"] for s in sampler.draw_sets(query, 300))
     assert counts[3] > 270  # weight 98 of 100
@@ -72,8 +70,7 @@ def test_weighted_sql_draw_follows_the_weights_and_is_cached(conn, tmp_path: Pat
 def test_sql_draw_can_use_the_anchor(conn, tmp_path: Path):
     query = query_with(
         tmp_path,
-        'u = { draw = "sql", sql = "SELECT user_id FROM activity '
-        "WHERE seen_at >= %(anchor)s - interval '7 days'\" }",
+        'u = { draw = "sql", sql = "SELECT user_id FROM activity WHERE seen_at >= %(anchor)s - interval \'7 days\'" }',
     )
     assert {s["u"] for s in ParamSampler(conn, ANCHOR, seed=1).draw_sets(query, 10)} == {3}
 

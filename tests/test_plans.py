@@ -36,9 +36,7 @@ def test_seq_scan() -> None:
 
 def test_seq_scan_size_comes_from_table_rows_when_known() -> None:
     assert facts("seq_scan", table_rows={"events": 5_000}).large_seq_scans == ()
-    assert facts("seq_scan", table_rows={"events": 1_000_000}).large_seq_scans == (
-        SeqScan("events", 1_000_000),
-    )
+    assert facts("seq_scan", table_rows={"events": 1_000_000}).large_seq_scans == (SeqScan("events", 1_000_000),)
     assert facts("seq_scan", seq_scan_threshold=500_000).large_seq_scans == ()
 
 

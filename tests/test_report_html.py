@@ -93,9 +93,7 @@ def run_result(queries: list[QueryResult], complete: bool = True, reason: str | 
 
 
 def images(page: str) -> list[bytes]:
-    return [
-        base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    ]
+    return [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
 
 
 def png_size(png: bytes) -> tuple[int, int]:

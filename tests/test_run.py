@@ -55,9 +55,7 @@ def _reports(tmp_path: Path) -> Path:
 
 
 def test_reference_catalog_passes_on_test_tier_and_writes_every_report(tmp_path, fresh_dsn):
-    done = run_harness(
-        "run", "--tier", "test", "--dsn", fresh_dsn, "--reports-dir", str(tmp_path / "reports")
-    )
+    done = run_harness("run", "--tier", "test", "--dsn", fresh_dsn, "--reports-dir", str(tmp_path / "reports"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
     report = _reports(tmp_path)
@@ -110,9 +108,7 @@ def test_query_over_budget_fails_the_gate_naming_it(tmp_path, fresh_dsn):
 
 def test_missing_expected_index_fails_naming_the_index(tmp_path, fresh_dsn):
     catalog = _catalog(tmp_path, recent_events=EXPECTS_INDEX)
-    ok = run_harness(
-        "run", "--dsn", fresh_dsn, "--queries", str(catalog), "--reports-dir", str(tmp_path / "reports")
-    )
+    ok = run_harness("run", "--dsn", fresh_dsn, "--queries", str(catalog), "--reports-dir", str(tmp_path / "reports"))
     assert ok.returncode == 0, ok.stdout + ok.stderr  # baseline has the index: usable on the small tier
     dropped = run_harness(
         "run",
@@ -136,9 +132,7 @@ def test_timeout_fails_that_query_and_the_run_continues(tmp_path, fresh_dsn):
         b_fine=SLEEPY.format(ms=0, budget=500, seconds=0),
     )
     started = time.monotonic()
-    done = run_harness(
-        "run", "--dsn", fresh_dsn, "--queries", str(catalog), "--reports-dir", str(tmp_path / "reports")
-    )
+    done = run_harness("run", "--dsn", fresh_dsn, "--queries", str(catalog), "--reports-dir", str(tmp_path / "reports"))
     assert time.monotonic() - started < 60
     assert done.returncode == 1
     run = json.loads((_reports(tmp_path) / "run.json").read_text())
@@ -160,9 +154,7 @@ def _own_cluster(tmp_path: Path) -> tuple[dict[str, str], EmbeddedServer]:
 
 
 def _postgres_running(data_dir: Path) -> bool:
-    out = subprocess.run(
-        ["pgrep", "-f", f"postgres.*{data_dir}"], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run(["pgrep", "-f", f"postgres.*{data_dir}"], capture_output=True, text=True, check=False)
     return bool(out.stdout.strip())
 
 

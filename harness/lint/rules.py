@@ -133,9 +133,7 @@ def leading_wildcard_like(context: LintContext) -> Iterator[Hit]:
         if isinstance(pattern, exp.Literal) and pattern.is_string and pattern.this[:1] in ("%", "_"):
             offset = context.start(pattern)
             if offset is not None:
-                yield Hit(
-                    "leading_wildcard_like", offset, f"LIKE pattern '{pattern.this}' starts with a wildcard"
-                )
+                yield Hit("leading_wildcard_like", offset, f"LIKE pattern '{pattern.this}' starts with a wildcard")
 
 
 @rule(
@@ -243,18 +241,14 @@ def join_without_condition(context: LintContext) -> Iterator[Hit]:
 
 
 def _is_relation(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Subquery) or (
-        isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier)
-    )
+    return isinstance(node, exp.Subquery) or (isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier))
 
 
 def _linked_in_where(context: LintContext, scope: Scope, alias: str) -> bool:
     where = scope.expression.args.get("where")
     for predicate in _shallow(where.this if where is not None else None):
         if isinstance(predicate, _COMPARISONS):
-            sources = {
-                _source_name(context, scope, c) for c in _shallow(predicate) if isinstance(c, exp.Column)
-            }
+            sources = {_source_name(context, scope, c) for c in _shallow(predicate) if isinstance(c, exp.Column)}
             if alias in sources and len(sources - {None}) > 1:
                 return True
     return False

@@ -138,6 +138,7 @@ def parse_duration(text: str) -> int:
 def validate(options: LoadOptions) -> Catalog:
     """Check the options and the catalog before any database work (bad input is exit 2, not 3)."""
     from harness.catalog import load_catalog
+    from harness.run import refuse_unrunnable
 
     if options.users < 1:
         raise InputError(f"--users must be at least 1, not {options.users}")
@@ -150,6 +151,7 @@ def validate(options: LoadOptions) -> Catalog:
     if not 0 <= options.max_failure_rate <= 1:
         raise InputError(f"--max-failure-rate is a fraction between 0 and 1, not {options.max_failure_rate}")
     catalog = load_catalog(options.queries_dir or paths.queries_dir()).select(list(options.only))
+    refuse_unrunnable(catalog)
     if not any(q.weight > 0 for q in catalog.queries):
         raise InputError(f"no query with weight > 0 in {catalog.directory}: nothing to run")
     return catalog
@@ -192,8 +194,10 @@ def run_load(
         started = time.time()
         result.locust_exit_code = _run_locust(dsn, options, directory, progress)
         _collect(result, catalog, read_samples(directory / "samples"), started)
-        if options.role != "master" and result.total is not None and result.total.failures:
+        if options.role != "master" and (result.locust_exit_code or (result.total and result.total.failures)):
             _probe(dsn)  # failures because the database went away are exit 3, not a verdict
+        if result.locust_exit_code and not (result.total and (result.total.requests or result.total.failures)):
+            raise EnvironmentFailure(f"locust stopped before any request; see {directory / 'locust.log'}")
         result.complete = True
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)

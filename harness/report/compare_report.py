@@ -77,9 +77,7 @@ def render_compare_json(comparison: StrategyComparison | RunComparison) -> str:
         "method": METHOD_NOTE,
         "exit_code": comparison.exit_code,
     }
-    body = (
-        _strategies_json(comparison) if isinstance(comparison, StrategyComparison) else _runs_json(comparison)
-    )
+    body = _strategies_json(comparison) if isinstance(comparison, StrategyComparison) else _runs_json(comparison)
     return json.dumps({**head, **body}, indent=2, default=str) + "\n"
 
 
@@ -203,9 +201,7 @@ def _runs_table(c: RunComparison) -> Table:
     rows = []
     for q in c.queries:
         if q.p50 is None or q.p95 is None:
-            rows.append(
-                [q.name, "–", "–", "REGRESSED" if q.regressed else "not compared", "", q.problem or ""]
-            )
+            rows.append([q.name, "–", "–", "REGRESSED" if q.regressed else "not compared", "", q.problem or ""])
             continue
         verdict = q.verdict + (f" — REGRESSED (> {c.max_regression:.0%})" if q.regressed else "")
         rows.append([
@@ -437,9 +433,7 @@ def run_ratios_png(c: RunComparison) -> bytes:
     ax.axvline(1.0, color="#212121", linewidth=1)
     ax.axvline(1.0 + c.max_regression, color="#c62828", linestyle="--", linewidth=1,
                label=f"regression limit (+{c.max_regression:.0%})")  # fmt: skip
-    ratios = [
-        v for q in compared if q.p95 for v in (q.p95.ci_low, q.p95.ci_high) if v > 0 and math.isfinite(v)
-    ]
+    ratios = [v for q in compared if q.p95 for v in (q.p95.ci_low, q.p95.ci_high) if v > 0 and math.isfinite(v)]
     if ratios and max(ratios) / min(ratios) > 8:
         ax.set_xscale("log")
     ax.set_yticks(range(len(compared)), labels=[q.name for q in compared], fontsize=8)
@@ -489,9 +483,7 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
         body = [f"<p>{escape(_strategies_title(comparison))}</p>"]
         body += [_img(figures[n], n) for n in ("compare_p95.png",) if n in figures]
         body += ["<h2>Latency per query and strategy</h2>", _html_table(*_latency_table(comparison))]
-        body += ["<h2>Cost per strategy</h2>"] + [
-            _img(figures[n], n) for n in ("compare_costs.png",) if n in figures
-        ]
+        body += ["<h2>Cost per strategy</h2>"] + [_img(figures[n], n) for n in ("compare_costs.png",) if n in figures]
         body += [_html_table(*_cost_table(comparison))]
         body += [f"<p class='small'>Write cost: {escape(_write_note(comparison))}. "
                  f"{escape(_restored_note(comparison))}.</p>"]  # fmt: skip
@@ -518,9 +510,7 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
 
 def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td{_verdict_class(v)}>{escape(v)}</td>" for v in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td{_verdict_class(v)}>{escape(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

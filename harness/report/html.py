@@ -184,8 +184,7 @@ def _query_section(q: QueryResult, anchor: str) -> str:
         parts.append(f'<div class="error">error: {escape(m.error)}</div>')
     if q.verdict.checks:
         items = "".join(
-            f'<li class="check-{c.status}"><b>{escape(c.status.upper())}</b> {escape(c.name)}: '
-            f"{escape(c.reason)}</li>"
+            f'<li class="check-{c.status}"><b>{escape(c.status.upper())}</b> {escape(c.name)}: {escape(c.reason)}</li>'
             for c in q.verdict.checks
         )
         parts.append(f"<h3>Checks</h3><ul>{items}</ul>")

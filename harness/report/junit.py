@@ -25,9 +25,7 @@ def render_junit(result: RunResult) -> str:
         if check.status == "fail":
             ET.SubElement(case, "failure", message=check.reason, type=check.name).text = check.reason
         if query.verdict.warnings and check is query.verdict.checks[0]:
-            ET.SubElement(case, "system-out").text = "\n".join(
-                f"warning: {w}" for w in query.verdict.warnings
-            )
+            ET.SubElement(case, "system-out").text = "\n".join(f"warning: {w}" for w in query.verdict.warnings)
     if not result.complete:
         case = ET.SubElement(suite, "testcase", classname="harness", name="run complete")
         ET.SubElement(case, "error", message=result.incomplete_reason or "incomplete").text = (

@@ -42,9 +42,7 @@ def _row(q: QueryResult) -> str:
     p95 = f"{s.p95:.2f} [{s.p95_ci_low:.2f}, {s.p95_ci_high:.2f}]" if s else "–"
     plan = q.measurement.plan
     indexes = ", ".join(plan.indexes_used) if plan and plan.indexes_used else "none"
-    notes = "; ".join(
-        [c.reason for c in q.verdict.failures if c.name != "p95_budget"] + list(q.verdict.warnings)
-    )
+    notes = "; ".join([c.reason for c in q.verdict.failures if c.name != "p95_budget"] + list(q.verdict.warnings))
     return (
         f"| `{q.name}` | {p50} | {p95} | {q.budget_ms:g} | {STATUS_MARK[q.verdict.status]} | "
         f"{_cell(indexes)} | {_cell(notes) or ''} |"

@@ -96,9 +96,7 @@ def p95_overview_png(
     fig = Figure(figsize=(6, 0.9 + 0.3 * count), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     rows = np.arange(count)
-    for row, p95, low, high, budget, status in zip(
-        rows, p95s, ci_lows, ci_highs, budgets, statuses, strict=True
-    ):
+    for row, p95, low, high, budget, status in zip(rows, p95s, ci_lows, ci_highs, budgets, statuses, strict=True):
         color = STATUS_COLORS.get(status, NO_STATUS_COLOR)
         if p95 is None:
             ax.text(x_min if log else 0, row, "  no samples", va="center", fontsize=8, color=NO_STATUS_COLOR)

@@ -190,9 +190,7 @@ class _Generator:
         weight = rng.lognormal(0.0, 1.5, n)
         loyal = rng.random(n) < 0.15
         weeks = rng.geometric(0.22, n)
-        active_end = np.where(
-            loyal, self.end_us, signup + weeks * 7 * US_PER_DAY + rng.integers(0, 7, n) * US_PER_DAY
-        )
+        active_end = np.where(loyal, self.end_us, signup + weeks * 7 * US_PER_DAY + rng.integers(0, 7, n) * US_PER_DAY)
         active_end = np.minimum(active_end, self.end_us)
         persona = rng.choice(len(PERSONAS), n, p=PERSONA_P)
         locale = rng.choice(len(LOCALES), n, p=LOCALE_P)
@@ -206,10 +204,7 @@ class _Generator:
 
     def users_table(self, users: _Users, last_seen: np.ndarray) -> TableData:
         ids = np.arange(1, users.n + 1)
-        names = [
-            f"{users.firsts[f]} {users.lasts[s]}"
-            for f, s in zip(users.first_idx, users.last_idx, strict=True)
-        ]
+        names = [f"{users.firsts[f]} {users.lasts[s]}" for f, s in zip(users.first_idx, users.last_idx, strict=True)]
         emails = [
             f"{users.firsts[f].lower()}.{users.lasts[s].lower().replace(' ', '')}{i}@example.com"
             for f, s, i in zip(users.first_idx, users.last_idx, ids, strict=True)
@@ -254,8 +249,7 @@ class _Generator:
         prefix = rng.integers(0, len(TOPIC_PREFIX), m)
         topic = rng.integers(0, len(TOPIC_WORDS), m)
         titles = [
-            f"{TOPIC_PREFIX[p]} {TOPIC_WORDS[t]} {i + 1}"
-            for i, (p, t) in enumerate(zip(prefix, topic, strict=True))
+            f"{TOPIC_PREFIX[p]} {TOPIC_WORDS[t]} {i + 1}" for i, (p, t) in enumerate(zip(prefix, topic, strict=True))
         ]
         slugs = [title.lower().replace(" ", "-") for title in titles]
         published = rng.random(m) < 0.92
@@ -397,9 +391,7 @@ class _Generator:
 
     # -- behaviour logs ----------------------------------------------------------------------------
 
-    def behavior_logs(
-        self, enrollments: _Enrollments, lesson_counts: np.ndarray
-    ) -> tuple[_Logs, _QuizPasses]:
+    def behavior_logs(self, enrollments: _Enrollments, lesson_counts: np.ndarray) -> tuple[_Logs, _QuizPasses]:
         rng = self.rng("behavior_logs")
         users = self._users
         total = self.tier.behavior_logs
@@ -488,9 +480,7 @@ class _Generator:
         primary_device = self.rng("users").integers(0, len(DEVICES), self._users.n)
         device = np.where(rng.random(n) < 0.85, primary_device[user], rng.integers(0, len(DEVICES), n))
         age = (ts - self.start_us) / max(self.end_us - self.start_us, 1)
-        version = np.clip(
-            (age * len(APP_VERSIONS) + rng.normal(0, 0.4, n)).astype(np.int64), 0, len(APP_VERSIONS) - 1
-        )
+        version = np.clip((age * len(APP_VERSIONS) + rng.normal(0, 0.4, n)).astype(np.int64), 0, len(APP_VERSIONS) - 1)
         detail_tables: dict[str, list[dict[str, object]]] = {
             "quiz_attempt": [{"score": s * 10, "passed": s >= 7} for s in range(11)],
             "video_play": [{"quality": q} for q in VIDEO_QUALITY],
@@ -512,10 +502,7 @@ class _Generator:
         detail_offsets = np.cumsum([1] + [len(detail_tables[kind]) for kind in kinds])[:-1]
         detail_code = np.where(detail_kind == 0, 0, detail_offsets[np.maximum(detail_kind - 1, 0)] + detail)
         table = [
-            jsonb_text({"device": d, "app_version": v, **x})
-            for d in DEVICES
-            for v in APP_VERSIONS
-            for x in details
+            jsonb_text({"device": d, "app_version": v, **x}) for d in DEVICES for v in APP_VERSIONS for x in details
         ]
         code = (device * len(APP_VERSIONS) + version) * len(details) + detail_code
         passed = (event == EVENT_TYPES.index("quiz_attempt")) & (quiz_scores >= 7)
@@ -527,9 +514,7 @@ class _Generator:
         reasons = ["lesson_complete", "course_complete", "quiz_pass"]
         user = np.concatenate([completed.lesson_user, completed.course_user, quiz.user])
         at = np.concatenate([completed.lesson_at, completed.course_at, quiz.at])
-        reason = np.repeat(
-            np.arange(3), [len(completed.lesson_user), len(completed.course_user), len(quiz.user)]
-        )
+        reason = np.repeat(np.arange(3), [len(completed.lesson_user), len(completed.course_user), len(quiz.user)])
         points = np.array([10, 50, 5])[reason]
         order = np.lexsort((user, at))
         n = len(user)

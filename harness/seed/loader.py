@@ -78,8 +78,7 @@ def seed(
             except psycopg.errors.DependentObjectsStillExist as exc:
                 dependents = "; ".join((exc.diag.message_detail or _first_line(exc)).splitlines())
                 raise UnsafeOperation(
-                    f"{dependents}: harness never drops objects it did not create, even with --force; "
-                    "drop them first"
+                    f"{dependents}: harness never drops objects it did not create, even with --force; drop them first"
                 ) from None
             conn.execute(schema_sql)
             t0 = time.perf_counter()
@@ -129,9 +128,7 @@ def seed(
                 f"{_first_line(exc)}; free disk space where the database lives, or seed a smaller tier"
             ) from None
         except psycopg.OperationalError as exc:
-            raise DatabaseError(
-                f"connection lost while seeding (previous data kept): {_first_line(exc)}"
-            ) from None
+            raise DatabaseError(f"connection lost while seeding (previous data kept): {_first_line(exc)}") from None
     return manifest
 
 
@@ -187,9 +184,7 @@ def verify(dsn: str) -> VerifyResult:
     with connect(dsn) as conn:
         manifest = read_manifest(conn)
         if manifest is None:
-            return VerifyResult(
-                False, "", "", ["no harness manifest: this database was not seeded by harness"]
-            )
+            return VerifyResult(False, "", "", ["no harness manifest: this database was not seeded by harness"])
         problems = []
         for table, expected in manifest.row_counts.items():
             row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()

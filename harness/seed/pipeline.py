@@ -17,6 +17,10 @@ from harness.seed.generate import TableData, generate_tables
 _END = object()
 
 
+class _Abandoned(Exception):
+    """The consumer stopped reading (error or interrupt): the producer ends without a word."""
+
+
 class EncodedTables:
     """Iterate ``(table, chunks)`` pairs; ``chunks`` yields the table's binary COPY stream."""
 
@@ -34,8 +38,13 @@ class EncodedTables:
                     self._put(chunk)
                 self._put(_END)
             self._put(None)
+        except _Abandoned:
+            return
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._put(exc)
+            try:
+                self._put(exc)
+            except _Abandoned:
+                return
 
     def _put(self, item: object) -> None:
         while not self._stop.is_set():
@@ -44,7 +53,7 @@ class EncodedTables:
                 return
             except queue.Full:
                 continue
-        raise SystemExit  # the consumer gave up: end this thread quietly
+        raise _Abandoned
 
     def _get(self) -> object:
         item = self._queue.get()
