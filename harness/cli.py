@@ -7,7 +7,6 @@ environment failure · 130 interrupted (143 on SIGTERM).
 from __future__ import annotations
 
 import atexit
-import errno
 import functools
 import re
 import signal
@@ -22,11 +21,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import __version__, db
-from harness.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, HarnessError, Interrupted
+from harness.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_INTERRUPTED,
+    HarnessError,
+    Interrupted,
+    os_error_fix,
+)
 
 # Outside a terminal (CI logs) rich would wrap at 80 columns; give tables room instead.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+
+
+def _split_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--only a --only b,c → ("a", "b", "c")."""
+    return tuple(name.strip() for item in value for name in item.split(",") if name.strip())
 
 
 class Session:
@@ -252,7 +263,7 @@ def check_command(
 @click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
 @click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding).")
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
-@click.option("--only", multiple=True, help="Measure only this query (repeatable, or comma-separated).")
+@click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
 @click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1), help="Timed runs per query.")
 @click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
 @click.option(
@@ -296,7 +307,7 @@ def run_command(
         seed=seed_value,
         strategy=strategy,
         queries_dir=queries_dir,
-        only=tuple(name for item in only for name in item.split(",") if name),
+        only=only,
         budget_ms=budget_ms,
         measure=MeasureOptions(iterations=iterations, warmup=warmup, prepare=prepare),
         allow_few_samples=allow_few_samples,
@@ -427,7 +438,7 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
 @click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
 @click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding).")
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
-@click.option("--only", multiple=True, help="Run only this query (repeatable, or comma-separated).")
+@click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
 @click.option(
     "--p95-budget",
     "p95_budget_ms",
@@ -482,7 +493,7 @@ def load_command(
         seed=seed_value,
         strategy=strategy,
         queries_dir=queries_dir,
-        only=tuple(name for item in only for name in item.split(",") if name),
+        only=only,
         p95_budget_ms=p95_budget_ms,
         max_failure_rate=max_failure_rate,
         seed_if_needed=not no_seed,
@@ -518,7 +529,7 @@ def load_command(
 @click.option("--tier", default="benchmark", show_default=True, help="Tier for --strategies.")
 @click.option("--seed", "seed_value", default=42, show_default=True, type=int)
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
-@click.option("--only", multiple=True, help="Only this query (repeatable, or comma-separated).")
+@click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
 @click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0))
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds.")
@@ -552,7 +563,6 @@ def compare_command(
     from harness.report.compare_report import render_compare_text, write_compare_reports
     from harness.results import load_run
 
-    only_names = tuple(name for item in only for name in item.split(",") if name)
     directory = (reports_dir or paths.reports_dir()) / dt.datetime.now(dt.UTC).strftime("compare-%Y%m%dT%H%M%SZ")
     if runs:
         if len(runs) != 2 or strategies or what_if_sql:
@@ -563,7 +573,7 @@ def compare_command(
         err.print(f"reports: {write_compare_reports(result, directory)}")
         return result.exit_code
     if what_if_sql:
-        return _what_if(session, what_if_sql, queries_dir, only_names, tier, seed_value)
+        return _what_if(session, what_if_sql, queries_dir, only, tier, seed_value)
     if not strategies:
         raise click.UsageError("nothing to compare: pass BASE CAND run files, --strategies a,b,… or --what-if SQL")
     names = [name.strip() for name in strategies.split(",") if name.strip()]
@@ -579,7 +589,7 @@ def compare_command(
         tier=tier,
         seed=seed_value,
         queries_dir=queries_dir,
-        only=only_names,
+        only=only,
         iterations=iterations,
         warmup=warmup,
         rounds=rounds,
@@ -688,13 +698,7 @@ def main(argv: list[str] | None = None) -> int:
 def _os_error_line(exc: OSError) -> str:
     """``<path>: <reason>; <fix>`` for an operating-system failure the harness did not anticipate."""
     where = f"{exc.filename}: " if exc.filename else ""
-    if exc.errno == errno.ENOSPC:
-        fix = "free some disk space, or point HARNESS_HOME / --reports-dir at a roomier disk"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        fix = "make it writable, or point HARNESS_HOME / --reports-dir at a writable folder"
-    else:
-        fix = "check the path and the machine's resources"
-    return f"{where}{exc.strerror or exc}; {fix}"
+    return f"{where}{exc.strerror or exc}; {os_error_fix(exc)}"
 
 
 if __name__ == "__main__":

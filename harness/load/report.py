@@ -8,7 +8,6 @@ timings stay in ``samples/`` so anyone can recompute every number.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from matplotlib.figure import Figure
 
 from harness.load.runner import LoadQueryResult, LoadResult
 from harness.load.samples import TOTAL, Timeline
+from harness.report.plots import DPI, figure_png
 from harness.stats import PERCENTILE_METHOD
 
 LOAD_SCHEMA_VERSION = 1
@@ -139,7 +139,7 @@ def _timeline_dict(timeline: Timeline | None) -> dict[str, Any] | None:
 
 def timeline_png(timeline: Timeline, title: str) -> bytes:
     """Two panels sharing time: throughput (requests/s) above, p95 latency (ms) below; total + each query."""
-    fig = Figure(figsize=(8, 5), dpi=100, layout="constrained")
+    fig = Figure(figsize=(8, 5), dpi=DPI, layout="constrained")
     throughput, latency = fig.subplots(2, 1, sharex=True)
     seconds = [(i + 0.5) * timeline.bin_s for i in range(timeline.bins)]
     shown = timeline.series if len(timeline.series) <= MAX_QUERY_LINES + 1 else timeline.series[:1]
@@ -156,6 +156,4 @@ def timeline_png(timeline: Timeline, title: str) -> bytes:
     latency.set_ylabel("p95 latency (ms)")
     latency.set_xlabel("seconds since the first request")
     latency.grid(alpha=0.3)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure_png(fig)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from harness.compare import RunComparison, StrategyComparison
-from harness.report.plots import format_ms
+from harness.report.plots import figure_png, format_ms, style_axes
 from harness.stats import PERCENTILE_METHOD
 from harness.whatif import ESTIMATE_NOTE, WhatIf
 
@@ -390,8 +389,8 @@ def strategy_p95_png(c: StrategyComparison) -> bytes:
     ax.set_title("p95 per query and strategy", fontsize=10, loc="left")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, frameon=False, ncol=min(n_s, 4))
-    _style(ax)
-    return _png(fig)
+    style_axes(ax)
+    return figure_png(fig)
 
 
 def strategy_costs_png(c: StrategyComparison) -> bytes:
@@ -415,8 +414,8 @@ def strategy_costs_png(c: StrategyComparison) -> bytes:
         ax.set_ylim(0, max(max(values), 1e-9) * 1.2)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.3g}" if v < 1000 else f"{v:,.0f}"))
         ax.grid(True, axis="y", alpha=0.3)
-        _style(ax)
-    return _png(fig)
+        style_axes(ax)
+    return figure_png(fig)
 
 
 def run_ratios_png(c: RunComparison) -> bytes:
@@ -441,20 +440,8 @@ def run_ratios_png(c: RunComparison) -> bytes:
     ax.set_xlabel("p95 ratio candidate / base (whisker = 95% CI)", fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
-    _style(ax)
-    return _png(fig)
-
-
-def _style(ax: Any) -> None:
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.tick_params(labelsize=8)
-
-
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
+    style_axes(ax)
+    return figure_png(fig)
 
 
 # -- html --------------------------------------------------------------------------------------------

@@ -66,8 +66,8 @@ def latency_distribution_png(samples_ms: Sequence[float], p95: float, budget_ms:
     ax.set_title(title, fontsize=10, loc="left")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="best", fontsize=8, frameon=False)
-    _style(ax)
-    return _png(fig)
+    style_axes(ax)
+    return figure_png(fig)
 
 
 def p95_overview_png(
@@ -120,8 +120,8 @@ def p95_overview_png(
     handles = [Patch(color=STATUS_COLORS[s], label=s) for s in ("pass", "warn", "fail")]
     handles.append(Line2D([], [], color=BUDGET_COLOR, linewidth=2, label="budget"))
     fig.legend(handles=handles, loc="outside upper right", ncol=4, fontsize=8, frameon=False)
-    _style(ax)
-    return _png(fig)
+    style_axes(ax)
+    return figure_png(fig)
 
 
 def format_ms(value: float) -> str:
@@ -140,13 +140,15 @@ def _tick_ms(value: float, _position: int) -> str:
     return f"{value:,.0f}" if value >= 1 else f"{value:g}"
 
 
-def _style(ax) -> None:  # type: ignore[no-untyped-def]
+def style_axes(ax) -> None:  # type: ignore[no-untyped-def]
+    """The house style of every figure: no top/right spines, small tick labels."""
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.tick_params(labelsize=8)
 
 
-def _png(fig: Figure) -> bytes:
+def figure_png(fig: Figure) -> bytes:
+    """A figure as PNG bytes (for inlining as base64 or writing beside a report)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
