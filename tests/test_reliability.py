@@ -90,18 +90,23 @@ def wait_for(condition: Callable[[], object], timeout: float = 60, interval: flo
 
 
 def postmasters(data_dir: Path) -> list[int]:
-    """Postmaster processes serving ``data_dir`` (started as `postgres -D <data_dir> …`)."""
-    found = []
+    """Postmaster processes serving ``data_dir`` (started as `postgres -D <data_dir> …`).
+
+    A backend keeps its parent's command line for a moment after fork, before it sets its own title:
+    a process whose parent is itself a postgres of this data directory is such a child, not a postmaster.
+    """
+    candidates = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
         if argv[0].endswith(b"/postgres") and os.fsencode(data_dir) in argv:
-            found.append(int(proc.name))
-    return found
+            candidates[int(proc.name)] = parent
+    return [pid for pid, parent in candidates.items() if parent not in candidates]
 
 
 def running_port(server: EmbeddedServer) -> int | None:
@@ -495,7 +500,7 @@ def test_harness_home_that_cannot_be_a_folder_is_one_line_exit_3(tmp_path: Path)
     done = harness({"HARNESS_HOME": str(blocker / ".harness")}, "seed", "--tier", "test")
     assert done.returncode == 3, done.stderr
     line = error_line(done.stderr)
-    assert str(blocker) in line and "Not a directory" in line and "set HARNESS_HOME" in line
+    assert str(blocker) in line and "Not a directory" in line and "HARNESS_HOME at a writable folder" in line
 
 
 @pytest.fixture
@@ -529,7 +534,7 @@ def test_read_only_harness_home_is_one_line_exit_3(tmpfs: Callable[..., Path]) -
         done = harness({"HARNESS_HOME": str(home)}, *command)
         assert done.returncode == 3, done.stderr
         line = error_line(done.stderr)
-        assert str(home) in line and "Read-only file system" in line and "set HARNESS_HOME" in line
+        assert str(home) in line and "Read-only file system" in line and "HARNESS_HOME at a writable folder" in line
 
 
 @pytest.mark.slow
