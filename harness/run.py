@@ -26,6 +26,7 @@ from harness.params import ParamSampler
 from harness.results import FINGERPRINT_SETTINGS, Environment, QueryResult, RunResult, now_iso
 from harness.seed import Manifest, read_manifest
 from harness.seed import seed as seed_data
+from harness.seed.loader import is_current
 from harness.stats import summarize
 from harness.strategies import load_strategy, switch_strategy
 from harness.verdicts import judge, split_expectations
@@ -63,7 +64,7 @@ def prepare_database(dsn: str, options: RunOptions, progress: Progress) -> Manif
     wanted_strategy = options.strategy or (manifest.strategy if manifest else "baseline")
     if not options.seed_if_needed:
         return manifest
-    if manifest is None or manifest.tier != options.tier or manifest.seed != options.seed:
+    if manifest is None or not is_current(manifest, options.tier, options.seed):
         progress.seeding(f"seeding tier {options.tier} (seed {options.seed}, strategy {wanted_strategy})")
         return seed_data(dsn, options.tier, options.seed, wanted_strategy, force=options.force)
     if manifest.strategy != wanted_strategy:

@@ -252,3 +252,20 @@ def test_run_reuses_seeded_data_and_switches_strategy(tmp_path, fresh_dsn):
         doc = conn.execute("SELECT document FROM harness_manifest").fetchone()[0]
     assert doc["seeded_at"] == seeded_at, "an already seeded tier was seeded again"
     assert doc["strategy"] == "tuned"
+
+
+def test_data_from_an_older_generator_is_seeded_again(tmp_path, fresh_dsn):
+    catalog = _catalog(tmp_path, quick=SLEEPY.format(ms=0, budget=500, seconds=0))
+    args = ["run", "--dsn", fresh_dsn, "--queries", str(catalog), "--reports-dir", str(tmp_path / "reports")]
+    assert run_harness(*args).returncode == 0
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE harness_manifest SET document = "
+            "jsonb_set(document, '{generator_versions,harness-generator}', '\"1\"')"
+        )
+    done = run_harness(*args)
+    assert done.returncode == 0, done.stderr
+    assert "seeding tier test" in done.stderr
+    with psycopg.connect(fresh_dsn) as conn:
+        versions = conn.execute("SELECT document->'generator_versions' FROM harness_manifest").fetchone()[0]
+    assert versions["harness-generator"] != "1"

@@ -18,6 +18,9 @@ from faker import Faker
 from harness.config import Tier
 from harness.seed.binary_copy import Column, Fixed, Text, jsonb_text
 
+# Bump when a change to the generators changes the rows: already seeded data is then seeded again.
+GENERATOR_VERSION = 2
+
 US_PER_S = 1_000_000
 US_PER_HOUR = 3600 * US_PER_S
 US_PER_DAY = 24 * US_PER_HOUR

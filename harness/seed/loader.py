@@ -21,7 +21,7 @@ from harness.config import Tier, load_tier
 from harness.db import connect
 from harness.errors import DatabaseError, UnsafeOperation
 from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER
-from harness.seed.generate import TableData
+from harness.seed.generate import GENERATOR_VERSION, TableData
 from harness.seed.manifest import (
     MANIFEST_TABLE,
     Manifest,
@@ -205,5 +205,15 @@ def verify(dsn: str) -> VerifyResult:
 
 
 def generator_versions() -> dict[str, str]:
-    """Versions of what generates the data (numpy streams and Faker word lists can change across releases)."""
-    return {"numpy": version("numpy"), "faker": version("faker")}
+    """Versions of what generates the data (numpy streams and Faker word lists can change across releases,
+    and our own generators change shape between harness versions)."""
+    return {"harness-generator": str(GENERATOR_VERSION), "numpy": version("numpy"), "faker": version("faker")}
+
+
+def is_current(manifest: Manifest, tier: str, seed: int) -> bool:
+    """Whether the seeded data is what ``tier`` and ``seed`` produce with this harness's generators."""
+    return (
+        manifest.tier == tier
+        and manifest.seed == seed
+        and manifest.generator_versions.get("harness-generator") == str(GENERATOR_VERSION)
+    )
