@@ -825,3 +825,13 @@ def run_check(
         code,
     )
     return FORMATTERS[fmt](findings, summary), code
+
+
+def refuse_unrunnable(catalog: Catalog) -> None:
+    """ConfigError (exit 2) at the first query that writes, holds several statements or whose placeholders do
+    not match its declared parameters: refused up front, although queries run read-only anyway."""
+    for query in catalog.queries:
+        blockers = run_blockers(query)
+        if blockers:
+            first = blockers[0]
+            raise ConfigError(first.path, f"{first.message}; {first.fix}", first.line, first.col)

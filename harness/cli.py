@@ -163,6 +163,8 @@ def db_destroy(yes: bool) -> int:
 def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
     """Seed a tier deterministically (replacing the harness's tables atomically)."""
     from harness import seed as seeding
+    from harness.config import load_tier
+    from harness.strategies import load_strategy
 
     if verify:
         result = seeding.verify(session.target.dsn)
@@ -170,8 +172,11 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
             (out if problem.startswith("note:") else err).print(problem)
         out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
         return 0 if result.intact else 1
+    chosen_tier = load_tier(tier)  # bad names and files are reported before the progress display starts
+    load_strategy(strategy)
+    dsn = session.target.dsn
     with _table_progress() as on_progress:
-        manifest = seeding.seed(session.target.dsn, tier, seed_value, strategy, force=force, on_progress=on_progress)
+        manifest = seeding.seed(dsn, chosen_tier, seed_value, strategy, force=force, on_progress=on_progress)
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "

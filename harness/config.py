@@ -30,6 +30,10 @@ TIER_KEYS = {
     "bounds",
 }
 REQUIRED_KEYS = ("anchor_date", "users", "courses", "behavior_logs")
+# Ceilings that keep a typo (users = 10**14) from exhausting memory: stress is 100k users, 10M logs.
+MAX_USERS = 10_000_000
+MAX_COURSES = 100_000
+MAX_BEHAVIOR_LOGS = 200_000_000
 BOUNDED_TABLES = (
     "users",
     "courses",
@@ -148,10 +152,10 @@ def parse_tier(path: Path) -> Tier:
         description=reader.string("description", default=""),
         anchor_date=anchor,
         history_days=reader.integer("history_days", default=90, minimum=7),
-        users=reader.integer("users", minimum=1),
-        courses=reader.integer("courses", minimum=1),
+        users=reader.integer("users", minimum=1, maximum=MAX_USERS),
+        courses=reader.integer("courses", minimum=1, maximum=MAX_COURSES),
         lessons_per_course=(lessons[0], lessons[1]),
-        behavior_logs=reader.integer("behavior_logs", minimum=0),
+        behavior_logs=reader.integer("behavior_logs", minimum=0, maximum=MAX_BEHAVIOR_LOGS),
         enrollments_per_user=reader.number("enrollments_per_user", default=2.0, minimum=0.0),
         bounds=bounds,
     )
@@ -177,12 +181,16 @@ class _Reader:
     def fail(self, key: str, message: str, section: str | None = None) -> None:
         raise ConfigError(self.path, message, self.line_of(key, section))
 
-    def integer(self, key: str, *, default: int | None = None, minimum: int | None = None) -> int:
+    def integer(
+        self, key: str, *, default: int | None = None, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         value = self.data.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool):
             self.fail(key, f"{key} must be an integer, got {_describe(value)}")
         if minimum is not None and value < minimum:
             self.fail(key, f"{key} must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            self.fail(key, f"{key} must be <= {maximum:_} (the generators hold a tier in memory), got {value:_}")
         return int(value)
 
     def number(self, key: str, *, default: float, minimum: float) -> float:

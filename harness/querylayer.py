@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import paths
 from harness.catalog import Catalog, Query, load_catalog
+from harness.check import refuse_unrunnable
 from harness.errors import InputError
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class QueryLayer:
         self.catalog: Catalog = load_catalog(queries_dir or paths.queries_dir()).select(list(only))
         if not self.catalog.queries:
             raise InputError(f"no queries in {self.catalog.directory}; add .sql files or pass --queries DIR")
+        refuse_unrunnable(self.catalog)  # a query that writes is refused before anything runs
         self._sampler: ParamSampler | None = None
         self._sampler_pid = 0
 

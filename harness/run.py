@@ -17,10 +17,10 @@ from pathlib import Path
 
 from harness import __version__, paths
 from harness.catalog import Catalog, Query, load_catalog
-from harness.check import run_blockers
+from harness.check import refuse_unrunnable
 from harness.config import load_tier
 from harness.db import connect, redact
-from harness.errors import ConfigError, DatabaseError, InputError, Interrupted
+from harness.errors import DatabaseError, InputError, Interrupted
 from harness.measure import MeasureOptions, measure_query
 from harness.params import ParamSampler
 from harness.results import FINGERPRINT_SETTINGS, Environment, QueryResult, RunResult, now_iso
@@ -169,16 +169,6 @@ def selected_catalog(options: RunOptions) -> Catalog:
         raise InputError(f"no queries in {catalog.directory}; add .sql files or pass --queries DIR")
     refuse_unrunnable(catalog)
     return catalog
-
-
-def refuse_unrunnable(catalog: Catalog) -> None:
-    """ConfigError (exit 2) at the first query that writes, holds several statements or whose placeholders do
-    not match its declared parameters: refused up front, although queries run read-only anyway."""
-    for query in catalog.queries:
-        blockers = run_blockers(query)
-        if blockers:
-            first = blockers[0]
-            raise ConfigError(first.path, f"{first.message}; {first.fix}", first.line, first.col)
 
 
 def _measure_and_judge(

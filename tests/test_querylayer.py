@@ -71,3 +71,9 @@ def test_unknown_names_and_empty_selections_are_input_errors(fresh_dsn: str, cat
         layer.query("add_on")
     with pytest.raises(InputError, match="no query named"):
         QueryLayer(fresh_dsn, catalog, only=["missing"])
+
+
+def test_a_query_that_writes_is_refused_before_anything_runs(tmp_path: Path, fresh_dsn: str) -> None:
+    (tmp_path / "purge.sql").write_text("DELETE FROM users\n")
+    with pytest.raises(InputError, match=r"purge\.sql"):
+        QueryLayer(fresh_dsn, tmp_path)

@@ -103,3 +103,11 @@ def test_missing_tier_file_and_unknown_tier_name(tmp_path: Path) -> None:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1
     assert "unknown tier 'benchmrk'" in lines[0] and "did you mean 'benchmark'" in lines[0]
+
+
+def test_absurd_sizes_are_refused_before_anything_is_generated(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    path.write_bytes(variant("users = 12", "users = 100_000_000_000_000"))
+    done = run_harness("seed", "--tier", str(path), "--dsn", closed_port_dsn())
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"Error: {path}:4: users must be <= 10_000_000")

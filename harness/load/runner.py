@@ -138,7 +138,7 @@ def parse_duration(text: str) -> int:
 def validate(options: LoadOptions) -> Catalog:
     """Check the options and the catalog before any database work (bad input is exit 2, not 3)."""
     from harness.catalog import load_catalog
-    from harness.run import refuse_unrunnable
+    from harness.check import refuse_unrunnable
 
     if options.users < 1:
         raise InputError(f"--users must be at least 1, not {options.users}")
