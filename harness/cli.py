@@ -620,6 +620,19 @@ def _what_if(
     return 0
 
 
+@cli.command("import-benchmark")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", "destination", type=click.Path(path_type=Path), help="Run folder (default reports/<name>).")
+def import_benchmark_command(source: Path, destination: Path | None) -> int:
+    """Turn a pytest-benchmark JSON written with --harness-tier into a run.json for `harness compare`."""
+    from harness import paths
+    from harness.benchmark_import import write_imported_run
+
+    run_json = write_imported_run(source, destination or paths.reports_dir() / f"pytest-{source.stem}")
+    out.print(f"wrote {run_json}")
+    return 0
+
+
 # -- plumbing -------------------------------------------------------------------------------------
 
 

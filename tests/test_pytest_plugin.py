@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import TEST_HOME
+from conftest import TEST_HOME, run_harness
 
 from harness.benchmark_import import write_imported_run
 from harness.catalog import load_catalog
@@ -58,6 +58,12 @@ def test_reference_queries_pass_and_import_for_compare(fresh_dsn: str, tmp_path:
     assert run.environment["tier"] == "test"
     some = next(iter(run.queries.values()))
     assert some.summary is not None and some.summary.n == 30 and some.status == "pass"
+    # The same import from the command line, then compared with itself: no false alarm.
+    imported = run_harness("import-benchmark", str(output), "--out", str(tmp_path / "cli-import"))
+    assert imported.returncode == 0, imported.stderr
+    compared = run_harness("compare", str(tmp_path / "imported"), str(tmp_path / "cli-import" / "run.json"),
+                           "--reports-dir", str(tmp_path / "reports"))  # fmt: skip
+    assert compared.returncode == 0, compared.stdout + compared.stderr
 
 
 def test_a_planted_slow_query_fails_its_test(fresh_dsn: str, tmp_path: Path) -> None:
