@@ -11,8 +11,9 @@ import psycopg
 import pytest
 
 from harness.catalog import load_catalog
-from harness.check import check_catalog, load_schema_ddl, load_schema_live, run_check
+from harness.check import check_catalog, run_check
 from harness.lint import RULE_IDS
+from harness.schema import load_schema_ddl, load_schema_live
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "scenarios" / "schema.sql"

@@ -16,7 +16,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import Token, TokenType
 
 if TYPE_CHECKING:
-    from harness.check import SchemaInfo
+    from harness.schema import SchemaInfo
 
 
 @dataclass(frozen=True)
