@@ -5,10 +5,11 @@ The same query mix, weights, concurrency and duration run through `harness load`
 their ratio, and the p95 of each query and of the mix. Target: harness >= 0.8x pgbench's throughput on
 the analytics mix at the benchmark tier, p95s within 15%.
 
-Parameters differ, on purpose and documented: harness draws a fresh parameter set per request (bound,
-psycopg auto-prepares after 5 executions); pgbench cannot draw from the catalog's SQL pools, so each query
-becomes ``--param-sets`` scripts, one per fixed parameter set drawn by the same sampler (values written
-as literals, quoted by psycopg), each weighted like its query — pgbench then picks among them at random.
+Both replay the same parameters: pgbench cannot draw from the catalog's SQL pools, so each query becomes
+``--param-sets`` scripts, one per fixed parameter set drawn by the same sampler (values written as
+literals, quoted by psycopg), each weighted like its query, and pgbench picks among them at random;
+harness load runs with ``param_pool=--param-sets`` and picks among exactly those sets (bound parameters,
+psycopg auto-prepares after 5 executions).
 
     python benchmarks/load_vs_pgbench.py [--tier dev] [--users 10] [--duration 20] [--processes 1]
                                          [--queries DIR] [--only a,b] [--dsn DSN]
@@ -123,6 +124,7 @@ def main() -> None:
                 tier=args.tier,
                 queries_dir=args.queries,
                 only=only,
+                param_pool=args.param_sets,  # the same fixed parameter sets pgbench replays
                 reports_dir=work / "reports",
             )
             harness = run_load(target.dsn, options)

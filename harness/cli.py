@@ -445,6 +445,13 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
 @click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
 @click.option(
+    "--param-pool",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Pick among each query's first K parameter sets (0: a fresh draw per request).",
+)
+@click.option(
     "--p95-budget",
     "p95_budget_ms",
     type=click.FloatRange(min=0, min_open=True),
@@ -475,6 +482,7 @@ def load_command(
     strategy: str | None,
     queries_dir: Path | None,
     only: tuple[str, ...],
+    param_pool: int,
     p95_budget_ms: float | None,
     max_failure_rate: float,
     no_seed: bool,
@@ -499,6 +507,7 @@ def load_command(
         strategy=strategy,
         queries_dir=queries_dir,
         only=only,
+        param_pool=param_pool,
         p95_budget_ms=p95_budget_ms,
         max_failure_rate=max_failure_rate,
         seed_if_needed=not no_seed,
@@ -588,22 +597,31 @@ def compare_command(
         message=lambda text: err.print(text),
         measured=lambda done, total, query, strategy: err.print(f"  [{done}/{total}] {strategy}: {query}"),
     )
-    result = compare.compare_strategies(
-        session.target.dsn,
-        names,
-        tier=tier,
-        seed=seed_value,
-        queries_dir=queries_dir,
-        only=only,
-        iterations=iterations,
-        warmup=warmup,
-        rounds=rounds,
-        force=force,
-        progress=progress,
-        database_label="embedded" if session.target.server else session.target.display,
-    )
+    holder: dict[str, Path] = {}
+
+    def write(comparison: compare.StrategyComparison) -> None:  # rewritten after each round, like `run`
+        holder["dir"] = write_compare_reports(comparison, directory, html=comparison.finished_at is not None)
+
+    try:
+        result = compare.compare_strategies(
+            session.target.dsn,
+            names,
+            tier=tier,
+            seed=seed_value,
+            queries_dir=queries_dir,
+            only=only,
+            iterations=iterations,
+            warmup=warmup,
+            rounds=rounds,
+            force=force,
+            progress=progress,
+            database_label="embedded" if session.target.server else session.target.display,
+            write=write,
+        )
+    finally:
+        if "dir" in holder:
+            err.print(f"reports: {holder['dir']}")
     out.print(render_compare_text(result), markup=False)
-    err.print(f"reports: {write_compare_reports(result, directory)}")
     return result.exit_code
 
 

@@ -26,7 +26,7 @@ import psycopg
 
 from harness.catalog import Query
 from harness.db import connect, redact
-from harness.errors import DatabaseError, InputError
+from harness.errors import DatabaseError, InputError, Interrupted
 from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff
@@ -273,16 +273,20 @@ def _times(value: float, point: float | None = None) -> str:
 
 @dataclass(frozen=True)
 class StrategyCost:
-    """What a strategy costs besides reads: its indexes, their size, build time and insert throughput."""
+    """What a strategy costs besides reads: its indexes, their size, build time and insert throughput.
+
+    In an incomplete comparison a strategy not built yet has no size or build time, and one whose write
+    cost was not measured yet has no throughput: those are None.
+    """
 
     strategy: str
     index_names: tuple[str, ...]
-    index_bytes: int
-    build_s: float  # median over every time the strategy was built during the comparison
+    index_bytes: int | None
+    build_s: float | None  # median over every time the strategy was built during the comparison
     build_s_samples: tuple[float, ...]
     write_table: str
     write_rows: int
-    write_rows_per_s: float  # median over trials
+    write_rows_per_s: float | None  # median over trials
     write_rows_per_s_samples: tuple[float, ...]
 
     @property
@@ -338,7 +342,10 @@ class StrategyComparison:
     warmup: int
     original_strategy: str  # restored when the comparison ends, whether it completes or not
     started_at: str
-    finished_at: str
+    finished_at: str | None = None  # None while the comparison is still running
+    original_restored: bool = False  # False until the original indexes are back (or if the restore failed)
+    complete: bool = False
+    incomplete_reason: str | None = None
     warnings: tuple[str, ...] = ()
     kind: str = "strategies"
     exit_code: int = 0  # the comparison informs a decision; it gates nothing
@@ -380,6 +387,7 @@ def compare_strategies(
     write_trials: int = DEFAULT_WRITE_TRIALS,
     seed_if_needed: bool = True,
     database_label: str = "",
+    write: Callable[[StrategyComparison], None] | None = None,
 ) -> StrategyComparison:
     """Measure every query under every strategy on one seeded dataset; the first strategy is the reference.
 
@@ -388,6 +396,9 @@ def compare_strategies(
     rebuilding their indexes (and ANALYZE) before warming up and timing its slice. Write cost is measured
     after the reads, so the dead rows its rolled-back inserts leave (vacuumed at the end) never touch
     a read measurement. The strategy in place before the comparison is restored at the end, even on error.
+
+    ``write`` receives the comparison so far before the first round and after each one, then the final
+    one; on failure it receives what was measured, marked incomplete, and the exception propagates.
     """
     progress = progress or CompareProgress()
     names = _validate_strategies(strategies, strategies_dir)
@@ -409,58 +420,61 @@ def compare_strategies(
         raise InputError(
             "strategies can only be compared on data seeded by harness: run harness seed, or drop --no-seed"
         )
-    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    started_at = _now()
     environment = fingerprint(dsn, manifest, database_label or redact(dsn))
     with connect(dsn) as conn:
         sampler = ParamSampler(conn, manifest.anchor, seed)
         draws = {q.name: sampler.draw_sets(q, warmup + iterations, query_seed(seed, q)) for q in catalog.queries}
-    state = _Session(dsn, names, strategies_dir, manifest.strategy, progress)
-    try:
-        samples = state.measure_rounds(catalog.queries, draws, iterations, warmup, rounds, manifest.row_counts)
-        write_costs = state.measure_writes(write_table, write_rows, write_trials)
-    except BaseException:
-        with contextlib.suppress(DatabaseError):  # the server is gone: report why it failed, not the restore
-            state.restore()
-        raise
-    state.restore()
-    measurements = tuple(
-        StrategyMeasurement(
-            q.name, s, tuple(samples[q.name, s].samples), _summary(samples[q.name, s].samples, seed),
-            samples[q.name, s].plan, samples[q.name, s].error,
-        )
-        for q in catalog.queries
-        for s in names
-    )  # fmt: skip
-    costs = tuple(
-        StrategyCost(
-            strategy=s,
-            index_names=tuple(state.built[s][-1].created),
-            index_bytes=state.index_bytes[s],
-            build_s=statistics.median(a.build_s for a in state.built[s]),
-            build_s_samples=tuple(round(a.build_s, 4) for a in state.built[s]),
-            write_table=write_table,
-            write_rows=write_rows,
-            write_rows_per_s=statistics.median(write_costs[s]),
-            write_rows_per_s_samples=tuple(write_costs[s]),
-        )
-        for s in names
-    )
-    return StrategyComparison(
+    empty = StrategyComparison(
         strategies=names,
         reference=names[0],
         queries=tuple(q.name for q in catalog.queries),
-        measurements=measurements,
-        verdicts=tuple(_pair_verdicts(measurements, names)),
-        costs=costs,
+        measurements=(),
+        verdicts=(),
+        costs=(),
         environment=replace(environment, strategy=", ".join(names)),
         rounds=rounds,
         iterations=iterations,
         warmup=warmup,
         original_strategy=manifest.strategy,
         started_at=started_at,
-        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        warnings=tuple(_strategy_warnings(measurements, iterations)),
     )
+    write = write or (lambda comparison: None)
+    state = _Session(dsn, names, catalog.queries, strategies_dir, manifest.strategy, progress)
+
+    def snapshot() -> StrategyComparison:
+        return state.comparison(empty, seed, write_table, write_rows)
+
+    try:
+        write(snapshot())
+        state.measure_rounds(draws, iterations, warmup, rounds, manifest.row_counts, lambda: write(snapshot()))
+        state.measure_writes(write_table, write_rows, write_trials)
+        state.restore()
+    except BaseException as exc:
+        try:
+            with contextlib.suppress(DatabaseError):  # the server is gone: report why it failed, not the restore
+                state.restore()
+        finally:
+            write(replace(snapshot(), finished_at=_now(), incomplete_reason=_incomplete_reason(exc)))
+        raise
+    result = replace(snapshot(), finished_at=_now(), complete=True)
+    write(result)
+    return result
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _incomplete_reason(exc: BaseException) -> str:
+    """Why a comparison stopped, in the words `harness run` uses for an incomplete run."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    if isinstance(exc, Interrupted):
+        return f"interrupted: {exc}"
+    if isinstance(exc, DatabaseError):
+        return f"database failure: {exc}"
+    return f"stopped: {type(exc).__name__}: {exc}"
 
 
 def rotated(names: Sequence[str], round_index: int) -> list[str]:
@@ -488,21 +502,25 @@ class _Accumulated:
 
 
 class _Session:
-    """The mutable part of a strategy comparison: which strategy is built, what each build cost."""
+    """The mutable part of a strategy comparison: which strategy is built, what was measured so far."""
 
     def __init__(
         self,
         dsn: str,
         names: tuple[str, ...],
+        queries: Sequence[Query],
         directory: Path | None,
         original: str,
         progress: CompareProgress,
     ) -> None:
-        self.dsn, self.names, self.directory, self.progress = dsn, names, directory, progress
+        self.dsn, self.names, self.queries, self.directory, self.progress = dsn, names, queries, directory, progress
         self.original = original
         self.current = original
+        self.restored = False
+        self.acc = {(q.name, s): _Accumulated() for q in queries for s in names}
         self.built: dict[str, list[StrategyApplied]] = {s: [] for s in names}
         self.index_bytes: dict[str, int] = {}
+        self.write_costs: dict[str, list[float]] = {}
         self.written: str | None = None  # a table whose rolled-back inserts left dead rows to vacuum
 
     def switch(self, name: str) -> None:
@@ -516,37 +534,34 @@ class _Session:
 
     def measure_rounds(
         self,
-        queries: Sequence[Query],
         draws: Mapping[str, list[dict[str, Any]]],
         iterations: int,
         warmup: int,
         rounds: int,
         row_counts: Mapping[str, int],
-    ) -> dict[tuple[str, str], _Accumulated]:
-        acc = {(q.name, s): _Accumulated() for q in queries for s in self.names}
-        total, done = len(queries) * len(self.names) * rounds, 0
+        round_done: Callable[[], None],
+    ) -> None:
+        total, done = len(self.queries) * len(self.names) * rounds, 0
         for r, timed in enumerate(round_slices(iterations, rounds)):
             for name in rotated(self.names, r):
                 self.switch(name)
-                for query in queries:
+                for query in self.queries:
                     sets = draws[query.name]
                     param_sets = sets[:warmup] + [sets[warmup + i] for i in timed]
-                    _measure_slice(self.dsn, query, param_sets, warmup, row_counts, acc[query.name, name])
+                    _measure_slice(self.dsn, query, param_sets, warmup, row_counts, self.acc[query.name, name])
                     done += 1
                     self.progress.measured(done, total, query.name, name)
-        return acc
+            round_done()
 
-    def measure_writes(self, table: str, rows: int, trials: int) -> dict[str, list[float]]:
+    def measure_writes(self, table: str, rows: int, trials: int) -> None:
         """Insert throughput per strategy, starting with the one in place and ending with the original."""
         order = sorted(self.names, key=lambda s: (s != self.current, s == self.original))
-        result = {}
         for name in order:
             if name != self.current:
                 self.switch(name)
             self.progress.message(f"measuring write cost of strategy {name} ({rows:,} rows into {table})")
             self.written = table
-            result[name] = insert_throughput(self.dsn, table, rows, trials)
-        return result
+            self.write_costs[name] = insert_throughput(self.dsn, table, rows, trials)
 
     def restore(self) -> None:
         """Put back the original strategy's indexes and vacuum away the dead rows of the write trials."""
@@ -554,9 +569,39 @@ class _Session:
             self.progress.message(f"restoring strategy {self.original}")
             switch_strategy(self.dsn, self.original, directory=self.directory)
             self.current = self.original
+        self.restored = True
         if self.written:
             with connect(self.dsn) as conn:
                 conn.execute(f"VACUUM {_ident(self.written)}")
+
+    def comparison(self, empty: StrategyComparison, seed: int, table: str, rows: int) -> StrategyComparison:
+        """``empty`` filled with everything measured so far (a strategy not measured yet has no samples)."""
+        measurements = tuple(
+            StrategyMeasurement(q, s, tuple(a.samples), _summary(a.samples, seed), a.plan, a.error)
+            for (q, s), a in self.acc.items()
+        )
+        costs = tuple(
+            StrategyCost(
+                strategy=s,
+                index_names=tuple(self.built[s][-1].created) if self.built[s] else (),
+                index_bytes=self.index_bytes.get(s),
+                build_s=statistics.median(a.build_s for a in self.built[s]) if self.built[s] else None,
+                build_s_samples=tuple(round(a.build_s, 4) for a in self.built[s]),
+                write_table=table,
+                write_rows=rows,
+                write_rows_per_s=statistics.median(self.write_costs[s]) if s in self.write_costs else None,
+                write_rows_per_s_samples=tuple(self.write_costs.get(s, ())),
+            )
+            for s in self.names
+        )
+        return replace(
+            empty,
+            measurements=measurements,
+            verdicts=tuple(_pair_verdicts(measurements, self.names)),
+            costs=costs,
+            original_restored=self.restored,
+            warnings=tuple(_strategy_warnings(measurements, empty.iterations)),
+        )
 
 
 def _measure_slice(

@@ -5,15 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import REPO, TEST_HOME
 
 from harness.catalog import load_catalog
 from harness.compare import (
     CompareProgress,
+    StrategyComparison,
     compare_runs,
     compare_strategies,
     parse_max_regression,
@@ -26,7 +32,7 @@ from harness.report import write_reports
 from harness.report.compare_report import render_compare_text, write_compare_reports
 from harness.results import SavedRun, load_run
 from harness.run import RunOptions, run
-from harness.seed import read_manifest, seed
+from harness.seed import TABLES, read_manifest, seed
 from harness.strategies import existing_indexes, load_strategy
 from harness.whatif import what_if
 
@@ -218,12 +224,19 @@ def test_strategies_side_by_side(tier_dsn: str, tmp_path: Path) -> None:
     for name, text in STRATEGY_QUERIES.items():
         (queries / f"{name}.sql").write_text(text + "\n")
     seen: list[tuple[str, str]] = []
+    written: list[StrategyComparison] = []
     progress = CompareProgress(measured=lambda done, total, q, s: seen.append((q, s)))
     comparison = compare_strategies(
         tier_dsn, ["none", "baseline", "tuned"], tier="test", queries_dir=queries, iterations=6, warmup=1,
-        rounds=2, progress=progress, write_rows=2000, write_trials=2,
+        rounds=2, progress=progress, write_rows=2000, write_trials=2, write=written.append,
     )  # fmt: skip
     assert comparison.reference == "none" and comparison.exit_code == 0
+    assert comparison.complete and comparison.incomplete_reason is None and comparison.original_restored
+    # written before the first round, after each round, and at the end
+    assert len(written) == 4 and written[-1] is comparison
+    assert [len(written[i].measurement("user_events", "tuned").samples_ms) for i in range(3)] == [0, 3, 6]
+    assert not any(w.complete or w.finished_at for w in written[:3])
+    assert all(c.write_rows_per_s is None for c in written[2].costs)  # not measured until after the reads
     assert len(seen) == 2 * 3 * 2  # queries × strategies × rounds
     # round 2 visits the strategies in rotated order
     assert [s for _, s in seen[:6:2]] == ["none", "baseline", "tuned"]
@@ -274,12 +287,72 @@ def test_an_interrupted_strategy_comparison_restores_the_original_indexes(tier_d
     def interrupt(done: int, total: int, query: str, strategy: str) -> None:
         raise KeyboardInterrupt
 
+    written: list[StrategyComparison] = []
     with pytest.raises(KeyboardInterrupt):
         compare_strategies(tier_dsn, ["none", "tuned"], tier="test", queries_dir=queries, iterations=2,
-                           warmup=0, rounds=1, progress=CompareProgress(measured=interrupt))  # fmt: skip
+                           warmup=0, rounds=1, progress=CompareProgress(measured=interrupt),
+                           write=written.append)  # fmt: skip
     with psycopg.connect(tier_dsn) as conn:
         assert read_manifest(conn).strategy == "baseline"  # type: ignore[union-attr]
         assert "bl_event_type_idx" in existing_indexes(conn, ["behavior_logs"])
+
+    partial = written[-1]  # what was measured (none's slice), marked incomplete, the restore noted
+    assert not partial.complete and partial.incomplete_reason == "interrupted (SIGINT)"
+    assert partial.finished_at and partial.original_restored
+    assert len(partial.measurement("count_logs", "none").samples_ms) == 2
+    assert partial.measurement("count_logs", "tuned").samples_ms == () and partial.verdicts == ()
+    assert partial.cost("tuned").build_s is None and partial.cost("none").write_rows_per_s is None
+    out = write_compare_reports(partial, tmp_path / "report")
+    markdown = (out / "compare.md").read_text()
+    assert "> **INCOMPLETE: interrupted (SIGINT)" in markdown
+    assert "| count_logs | tuned | – | – | 0 | – | not compared |" in markdown
+    assert "| tuned | – | – | – | – |" in markdown and "'baseline', were restored" in markdown
+    assert "<div class='fail'>INCOMPLETE: interrupted (SIGINT)" in (out / "compare.html").read_text()
+    assert json.loads((out / "compare.json").read_text())["complete"] is False
+
+
+def test_sigint_mid_compare_exits_130_and_keeps_a_partial_report(tier_dsn: str, tmp_path: Path) -> None:
+    """A real `harness compare` process, interrupted once its first round is on disk: the report keeps that
+    round, says it is incomplete and why, and the original (baseline) indexes are back."""
+    naps = {f"nap{i}": "SELECT pg_sleep(0.1), count(*) FROM users" for i in range(2)}
+    catalog = write_catalog(tmp_path / "q", naps)
+    reports = tmp_path / "r"
+    args = ["compare", "--strategies", "none,tuned", "--tier", "test", "--dsn", tier_dsn, "--queries", str(catalog)]
+    args += ["--iterations", "12", "--warmup", "0", "--rounds", "3", "--reports-dir", str(reports)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args], cwd=REPO, env={**os.environ, "HARNESS_HOME": str(TEST_HOME)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(q["strategies"]["tuned"]["samples_ms"] for q in _compare_json(reports).get("queries", [])):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the first round never reached compare.json"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and f"reports: {reports}" in stderr
+    data = _compare_json(reports)
+    assert data["complete"] is False and "interrupted" in data["incomplete_reason"]
+    assert data["original_restored"] is True
+    counts = [len(q["strategies"][s]["samples_ms"]) for q in data["queries"] for s in ("none", "tuned")]
+    assert min(counts) >= 4 and sum(counts) < 4 * 12, counts  # round 1 (4 per query) kept, not all measured
+    assert all(q["strategies"]["tuned"]["vs_reference"] for q in data["queries"])
+    assert all(cost["write_rows_per_s"] is None for cost in data["costs"])
+    folder = next(reports.glob("compare-*"))
+    assert "INCOMPLETE: interrupted (SIGINT)" in (folder / "compare.md").read_text()
+    assert "INCOMPLETE: interrupted (SIGINT)" in (folder / "compare.html").read_text()
+    with psycopg.connect(tier_dsn) as conn:
+        assert read_manifest(conn).strategy == "baseline"  # type: ignore[union-attr]
+        assert set(existing_indexes(conn, TABLES)) == set(load_strategy("baseline").index_names)
+
+
+def _compare_json(reports: Path) -> dict:
+    found = list(reports.glob("*/compare.json"))
+    return json.loads(found[0].read_text()) if found else {}
 
 
 def test_strategy_comparison_refuses_bad_input(tier_dsn: str, fresh_dsn: str, tmp_path: Path) -> None:

@@ -217,6 +217,10 @@ def test_server_killed_mid_compare_is_exit_3_and_the_next_command_recovers(clust
         code, _, stderr = finish(proc, tmp_path / "out")
     assert code == 3, stderr
     assert "lost the database while measuring q" in error_line(stderr)  # the cause, not a failed clean-up
+    report = json.loads(next((tmp_path / "r").glob("compare-*/compare.json")).read_text())
+    assert report["complete"] is False and "database" in report["incomplete_reason"]
+    assert report["original_restored"] is False  # the server was gone: the report must not claim otherwise
+    assert [q["name"] for q in report["queries"]] == ["q0", "q1"]
     assert_recovered_intact(cluster)
 
 

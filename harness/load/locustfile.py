@@ -10,6 +10,8 @@ Locust owns the command line, so the harness is configured through the environme
     HARNESS_QUERIES      query catalog directory (default: ./queries, else the reference catalog)
     HARNESS_SEED         parameter seed (default 42); user k of worker w draws from stream (seed, w, k)
     HARNESS_ONLY         comma-separated query names to run (default: all with weight > 0)
+    HARNESS_PARAM_POOL   K > 0: each request picks one of the query's first K parameter sets (default 0:
+                         a fresh draw per request)
     HARNESS_SAMPLES_DIR  where each process writes its exact timings at test stop (set by `harness load`)
 
 Each query is a task weighted by its catalog ``weight`` and is reported to Locust under its own name;
@@ -86,6 +88,7 @@ def _setup() -> QueryLayer:
 LAYER = _setup()
 SAMPLES = SampleLog()
 SAMPLES_DIR = Path(os.environ["HARNESS_SAMPLES_DIR"]) if os.environ.get("HARNESS_SAMPLES_DIR") else None
+PARAM_POOL = int(os.environ.get("HARNESS_PARAM_POOL") or 0)
 _user_numbers = itertools.count()
 RECONNECT_PAUSE_S = 1.0
 
@@ -119,7 +122,7 @@ class QueryUser(User):
         began = time.perf_counter_ns()
         try:
             conn = self._connection()
-            params = LAYER.draw_params(name, self.rng)
+            params = LAYER.draw_params(name, int(self.rng.integers(PARAM_POOL)) if PARAM_POOL else self.rng)
             began = time.perf_counter_ns()
             rows = LAYER.execute(conn, name, params)
         except (psycopg.Error, HarnessError) as exc:

@@ -50,6 +50,7 @@ class LoadOptions:
     strategy: str | None = None
     queries_dir: Path | None = None
     only: tuple[str, ...] = ()
+    param_pool: int = 0  # >0: draw among the first K parameter sets of each query (what a pgbench replay uses)
     p95_budget_ms: float | None = None  # None: each query's budget_ms
     max_failure_rate: float = 0.01
     seed_if_needed: bool = True
@@ -281,6 +282,7 @@ def _run_locust(dsn: str, options: LoadOptions, directory: Path, progress: LoadP
         "HARNESS_DSN": dsn,
         "HARNESS_SEED": str(options.seed),
         "HARNESS_ONLY": ",".join(options.only),
+        "HARNESS_PARAM_POOL": str(options.param_pool),
         "HARNESS_SAMPLES_DIR": str(directory / "samples"),
         "PYTHONUNBUFFERED": "1",
     }

@@ -99,12 +99,15 @@ def _strategies_json(c: StrategyComparison) -> dict[str, Any]:
             }
         queries.append({"name": name, "strategies": per_strategy})
     return {
+        "complete": c.complete,
+        "incomplete_reason": c.incomplete_reason,
         "strategies": list(c.strategies),
         "reference": c.reference,
         "rounds": c.rounds,
         "iterations": c.iterations,
         "warmup": c.warmup,
         "original_strategy": c.original_strategy,
+        "original_restored": c.original_restored,
         "started_at": c.started_at,
         "finished_at": c.finished_at,
         "environment": asdict(c.environment),
@@ -185,14 +188,22 @@ def _cost_table(c: StrategyComparison) -> Table:
     rows = [
         [
             cost.strategy,
-            str(cost.index_count),
-            format_bytes(cost.index_bytes),
-            f"{cost.build_s:.3f} s",
-            f"{cost.write_rows_per_s:,.0f}",
+            str(cost.index_count) if cost.build_s is not None else "–",
+            format_bytes(cost.index_bytes) if cost.index_bytes is not None else "–",
+            f"{cost.build_s:.3f} s" if cost.build_s is not None else "–",
+            f"{cost.write_rows_per_s:,.0f}" if cost.write_rows_per_s is not None else "–",
         ]
         for cost in c.costs
     ]
     return headers, rows
+
+
+def _incomplete_banner(c: StrategyComparison) -> str | None:
+    """The first thing a reader must see when the numbers below are partial."""
+    if c.complete:
+        return None
+    reason = c.incomplete_reason or "still running"
+    return f"INCOMPLETE: {reason} — partial results: a query or cost without measurements shows –"
 
 
 def _runs_table(c: RunComparison) -> Table:
@@ -233,7 +244,8 @@ def format_bytes(size: int) -> str:
 
 def render_compare_text(comparison: StrategyComparison | RunComparison) -> str:
     """Plain aligned tables for a terminal (stdout); warnings first, prefixed, for a reader scanning down."""
-    lines = [f"warning: {w}" for w in comparison.warnings]
+    banner = _incomplete_banner(comparison) if isinstance(comparison, StrategyComparison) else None
+    lines = ([banner] if banner else []) + [f"warning: {w}" for w in comparison.warnings]
     if isinstance(comparison, StrategyComparison):
         lines += [_strategies_title(comparison), ""]
         lines += _text_table(*_latency_table(comparison))
@@ -264,7 +276,12 @@ def _strategies_title(c: StrategyComparison) -> str:
 
 
 def _restored_note(c: StrategyComparison) -> str:
-    return f"the indexes of the strategy in place before, {c.original_strategy!r}, were restored"
+    before = f"the indexes of the strategy in place before, {c.original_strategy!r},"
+    if c.original_restored:
+        return f"{before} were restored"
+    if c.finished_at is None:
+        return f"{before} are restored when the comparison ends"
+    return f"{before} could NOT be restored; put them back with `harness run --strategy {c.original_strategy}`"
 
 
 def _runs_title(c: RunComparison) -> str:
@@ -308,6 +325,8 @@ def render_compare_markdown(comparison: StrategyComparison | RunComparison) -> s
     lines = []
     if isinstance(comparison, StrategyComparison):
         lines += [f"## harness compare — strategies {', '.join(comparison.strategies)}", ""]
+        banner = _incomplete_banner(comparison)
+        lines += [f"> **{banner}**", ""] if banner else []
         lines += [f"> ⚠️ {w}" for w in comparison.warnings] + ([""] if comparison.warnings else [])
         lines += [_strategies_title(comparison) + ".", "", *_md_table(*_latency_table(comparison)), ""]
         lines += ["### Cost per strategy", "", *_md_table(*_cost_table(comparison)), ""]
@@ -343,10 +362,12 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def compare_figures(comparison: StrategyComparison | RunComparison) -> dict[str, bytes]:
     """PNG files by name: p95 bars and costs for strategies, a ratio chart for two runs."""
     if isinstance(comparison, StrategyComparison):
-        return {
-            "compare_p95.png": strategy_p95_png(comparison),
-            "compare_costs.png": strategy_costs_png(comparison),
-        }
+        figures = {}
+        if any(m.summary for m in comparison.measurements):
+            figures["compare_p95.png"] = strategy_p95_png(comparison)
+        if any(cost.build_s is not None for cost in comparison.costs):
+            figures["compare_costs.png"] = strategy_costs_png(comparison)
+        return figures
     if not any(q.p95 for q in comparison.queries):
         return {}
     return {"compare_ratios.png": run_ratios_png(comparison)}
@@ -394,17 +415,19 @@ def strategy_p95_png(c: StrategyComparison) -> bytes:
 
 
 def strategy_costs_png(c: StrategyComparison) -> bytes:
-    """Three panels per strategy: total index size, index build time, insert throughput."""
+    """Three panels per strategy: total index size, index build time, insert throughput (– not measured)."""
     fig = Figure(figsize=(9, 2.8), dpi=DPI, layout="constrained")
     names = list(c.strategies)
     colors = [STRATEGY_COLORS[i % len(STRATEGY_COLORS)] for i in range(len(names))]
+    sizes, builds, writes = ([getattr(cost, f) for cost in c.costs]
+                             for f in ("index_bytes", "build_s", "write_rows_per_s"))  # fmt: skip
     panels = [
-        ("total index size (MB)", [cost.index_bytes / 2**20 for cost in c.costs],
-         [format_bytes(cost.index_bytes) for cost in c.costs]),
-        ("index build time (s, median)", [cost.build_s for cost in c.costs],
-         [f"{cost.build_s:.3g} s" for cost in c.costs]),
-        ("write throughput (rows/s, median)", [cost.write_rows_per_s for cost in c.costs],
-         [f"{cost.write_rows_per_s:,.0f}" for cost in c.costs]),
+        ("total index size (MB)", [v / 2**20 if v is not None else 0.0 for v in sizes],
+         [format_bytes(v) if v is not None else "–" for v in sizes]),
+        ("index build time (s, median)", [v if v is not None else 0.0 for v in builds],
+         [f"{v:.3g} s" if v is not None else "–" for v in builds]),
+        ("write throughput (rows/s, median)", [v if v is not None else 0.0 for v in writes],
+         [f"{v:,.0f}" if v is not None else "–" for v in writes]),
     ]  # fmt: skip
     for k, (title, values, labels) in enumerate(panels):
         ax = fig.add_subplot(1, 3, k + 1)
@@ -467,6 +490,8 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
     """One self-contained page: inline CSS, base64 figures, no scripts; all text escaped."""
     if isinstance(comparison, StrategyComparison):
         title = f"harness compare: strategies {', '.join(comparison.strategies)}"
+        banner = _incomplete_banner(comparison)
+        top = [f"<div class='fail'>{escape(banner)}</div>"] if banner else []
         body = [f"<p>{escape(_strategies_title(comparison))}</p>"]
         body += [_img(figures[n], n) for n in ("compare_p95.png",) if n in figures]
         body += ["<h2>Latency per query and strategy</h2>", _html_table(*_latency_table(comparison))]
@@ -476,6 +501,7 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
                  f"{escape(_restored_note(comparison))}.</p>"]  # fmt: skip
     else:
         title = f"harness compare: {comparison.cand_run_id} vs {comparison.base_run_id}"
+        top = []
         klass = "fail" if comparison.exit_code else "ok"
         body = [f"<div class='{klass}'>{escape(_runs_title(comparison))}</div>"]
         body += ["<ul>" + "".join(f"<li>{escape(h)}</li>" for h in headlines(comparison)) + "</ul>"]
@@ -488,6 +514,7 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{escape(title)}</h1>",
+        *top,
         *warnings,
         *body,
         f"<p class='small'>{escape(METHOD_NOTE)}.</p>",
