@@ -47,7 +47,6 @@ KEY_SETTINGS = (
 )
 DEFAULT_MAX_REGRESSION = 0.10
 DEFAULT_ROUNDS = 3
-DEFAULT_WRITE_TABLE = "behavior_logs"
 DEFAULT_WRITE_ROWS = 20_000
 DEFAULT_WRITE_TRIALS = 3
 # A comparison wants a number for every strategy, including the slow ones: `none` may take many times a
@@ -382,7 +381,7 @@ def compare_strategies(
     progress: CompareProgress | None = None,
     *,
     strategies_dir: Path | None = None,
-    write_table: str = DEFAULT_WRITE_TABLE,
+    write_table: str | None = None,  # None: the largest table of the seeded data
     write_rows: int = DEFAULT_WRITE_ROWS,
     write_trials: int = DEFAULT_WRITE_TRIALS,
     seed_if_needed: bool = True,
@@ -440,6 +439,7 @@ def compare_strategies(
         started_at=started_at,
     )
     write = write or (lambda comparison: None)
+    write_table = write_table or max(manifest.row_counts, key=lambda table: manifest.row_counts[table])
     state = _Session(dsn, names, catalog.queries, strategies_dir, manifest.strategy, progress)
 
     def snapshot() -> StrategyComparison:
