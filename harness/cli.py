@@ -340,6 +340,9 @@ def run_command(
         if "dir" in holder:
             err.print(f"reports: {holder['dir']}")
     _print_run_table(result)
+    for q in result.queries:  # hyperfine's habit: results on stdout, what makes them suspect on stderr
+        for warning in q.verdict.warnings:
+            err.print(f"warning: {q.name}: {warning}", markup=False)
     failed = [q.name for q in result.queries if q.verdict.status == "fail"]
     if failed:
         out.print(f"FAIL: {', '.join(failed)}")

@@ -137,8 +137,12 @@ def apply_strategy(
     tables: list[str],
     previously_created: list[str],
     directory: Path | None = None,
+    analyze: bool = True,
 ) -> StrategyApplied:
-    """Drop the indexes the harness manages on ``tables`` and build ``strategy``'s (caller commits)."""
+    """Drop the indexes the harness manages on ``tables`` and build ``strategy``'s (caller commits).
+
+    ANALYZE afterwards gives expression indexes their statistics; a caller about to ANALYZE every table
+    anyway (the seeder) passes ``analyze=False``."""
     droppable = managed_index_names(directory) | set(previously_created)
     dropped = [name for name in existing_indexes(conn, tables) if name in droppable]
     for name in dropped:
@@ -153,7 +157,7 @@ def apply_strategy(
             problem = f"{exc.diag.message_primary}: seed this database first, or fix the index"
             raise ConfigError(strategy.path, problem, index.line) from None
     build_s = time.perf_counter() - started
-    for table in {index.table for index in strategy.indexes}:
+    for table in sorted({index.table for index in strategy.indexes} if analyze else ()):
         conn.execute(f"ANALYZE {table}")
     return StrategyApplied(strategy.name, build_s, dropped, strategy.index_names)
 

@@ -96,7 +96,7 @@ def seed(
             conn.execute(constraints_sql)
             durations["constraints"] = time.perf_counter() - t0
             applied = apply_strategy(
-                conn, chosen, TABLES, previous.indexes if previous else [], scenarios / "strategies"
+                conn, chosen, TABLES, previous.indexes if previous else [], scenarios / "strategies", analyze=False
             )
             durations["indexes"] = applied.build_s
             t0 = time.perf_counter()
