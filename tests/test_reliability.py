@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import REPO, run_harness
+from conftest import REPO, run_harness, wait_for
 from psycopg.conninfo import conninfo_to_dict
 
 from harness.cli import main
@@ -77,16 +77,6 @@ def finish(proc: subprocess.Popen[str], out: Path, timeout: float = 90) -> tuple
         if proc.poll() is None:
             proc.kill()
     return code, (out / "stdout").read_text(), (out / "stderr").read_text()
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60, interval: float = 0.01) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {condition}")
 
 
 def postmasters(data_dir: Path) -> list[int]:

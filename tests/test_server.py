@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import REPO, run_harness
+from conftest import REPO, run_harness, wait_for
 
 from harness.server import DATABASE, EmbeddedServer
 
@@ -51,16 +51,6 @@ def postgres_processes(data_dir: Path) -> list[int]:
         if os.fsencode(data_dir) in cmdline.split(b"\0") or cwd == str(data_dir):
             found.append(int(proc.name))
     return found
-
-
-def wait_for(condition, timeout: float = 30, interval: float = 0.005):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {condition}")
 
 
 def uid_of(pid: int) -> int:
