@@ -45,7 +45,8 @@ class QueryVerdict:
 
 def split_expectations(query: Query, strategy: str, row_counts: Mapping[str, int]) -> tuple[list[str], list[str]]:
     """(indexes the plan must use, indexes that need only be usable) for ``strategy`` at these sizes."""
-    required, usable = [], []
+    required: list[str] = []
+    usable: list[str] = []
     for expectation in query.expectations:
         if not expectation.applies_to(strategy):
             continue

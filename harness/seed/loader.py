@@ -94,8 +94,8 @@ def seed(
                 stream.close()
             durations["generate_and_copy"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            for table, name, definition in primary_keys:
-                conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            for keyed_table, name, definition in primary_keys:
+                conn.execute(f'ALTER TABLE {keyed_table} ADD CONSTRAINT "{name}" {definition}')
             conn.execute(constraints_sql)
             durations["keys_and_constraints"] = time.perf_counter() - t0
             applied = apply_strategy(
