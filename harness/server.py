@@ -517,12 +517,14 @@ class EmbeddedServer:
             handle.close()
 
     def destroy(self) -> None:
-        """Stop the cluster and delete its data directory."""
+        """Stop the cluster and delete its data directory, state and log (the lock files stay: another
+        harness process may be waiting on them)."""
         self.stop()
         with self.lock():
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                self.state_file.unlink()
+            for leftover in (self.state_file, self.log_file):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
 
 def _last_line(text: str) -> str:
