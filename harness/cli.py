@@ -77,6 +77,23 @@ def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `run` and `load` share: which data, which indexes, which queries, where reports go."""
+    options = [
+        click.option("--tier", default="test", show_default=True, help="Tier (seeded if the database lacks it)."),
+        click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed."),
+        click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding)."),
+        click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory."),
+        click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b)."),
+        click.option("--no-seed", is_flag=True, help="Use the data as it is; never seed."),
+        click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create."),
+        click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/<run-id>/."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harness")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -264,11 +281,7 @@ def check_command(
 
 
 @cli.command("run")
-@click.option("--tier", default="test", show_default=True, help="Tier to measure on (seeded if not present).")
-@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
-@click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding).")
-@click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
-@click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
+@workload_options
 @click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1), help="Timed runs per query.")
 @click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
 @click.option(
@@ -279,9 +292,6 @@ def check_command(
 )
 @click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
 @click.option("--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail).")
-@click.option("--no-seed", is_flag=True, help="Measure the data as it is; never seed.")
-@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
-@click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/<run-id>/.")
 @click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
 @database_options
 def run_command(
@@ -416,6 +426,7 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
 
 
 @cli.command("load")
+@workload_options
 @click.option("--users", "-u", default=10, show_default=True, type=click.IntRange(min=1), help="Concurrent users.")
 @click.option(
     "--spawn-rate",
@@ -442,11 +453,6 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
     type=click.IntRange(min=1),
     help="Workers the --master waits for before starting.",
 )
-@click.option("--tier", default="test", show_default=True, help="Tier to load (seeded if not present).")
-@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
-@click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding).")
-@click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
-@click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
 @click.option(
     "--param-pool",
     default=0,
@@ -467,9 +473,6 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
     type=click.FloatRange(0, 1),
     help="Fail a query whose failed requests exceed this fraction.",
 )
-@click.option("--no-seed", is_flag=True, help="Load the data as it is; never seed.")
-@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
-@click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/<run-id>/.")
 @database_options
 def load_command(
     users: int,
