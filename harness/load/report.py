@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from harness.load.runner import LoadQueryResult, LoadResult
 from harness.load.samples import TOTAL, Timeline
+from harness.report.markdown import markdown_heading
 from harness.report.plots import DPI, figure_png
 from harness.stats import PERCENTILE_METHOD
 
@@ -71,12 +72,7 @@ def load_document(result: LoadResult) -> dict[str, Any]:
 
 def render_load_markdown(result: LoadResult) -> str:
     o = result.options
-    lines = [f"## harness load `{result.run_id}` — {result.status.upper()}", ""]
-    if not result.complete:
-        lines += [
-            f"> **INCOMPLETE**: {result.incomplete_reason or 'still running'} — partial results below.",
-            "",
-        ]
+    lines = markdown_heading("load", result.run_id, result.status, result.complete, result.incomplete_reason)
     env = result.environment
     where = (
         (f"tier **{env.tier}** (seed {env.seed}), strategy **{env.strategy}**, PostgreSQL {env.postgres_version}; ")

@@ -8,14 +8,17 @@ from harness.stats import PERCENTILE_METHOD
 STATUS_MARK = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ FAIL"}
 
 
+def markdown_heading(kind: str, run_id: str, status: str, complete: bool, incomplete_reason: str | None) -> list[str]:
+    """The first lines of every Markdown report: what ran, its status, and a banner when it did not finish."""
+    lines = [f"## harness {kind} `{run_id}` — {status.upper()}", ""]
+    if not complete:
+        lines += [f"> **INCOMPLETE**: {incomplete_reason or 'still running'} — partial results below.", ""]
+    return lines
+
+
 def render_markdown(result: RunResult) -> str:
     env = result.environment
-    lines = [f"## harness run `{result.run_id}` — {result.status.upper()}", ""]
-    if not result.complete:
-        lines += [
-            f"> **INCOMPLETE**: {result.incomplete_reason or 'still running'} — partial results below.",
-            "",
-        ]
+    lines = markdown_heading("run", result.run_id, result.status, result.complete, result.incomplete_reason)
     if env is not None:
         lines += [
             f"tier **{env.tier}** (seed {env.seed}, {sum(env.row_counts.values()):,} rows), strategy "
