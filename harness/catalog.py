@@ -78,7 +78,10 @@ class IndexExpectation:
 
     def requires_use(self, row_counts: Mapping[str, int]) -> bool:
         """True when the tables are big enough that the planner should use the indexes, not merely can."""
-        return all(row_counts.get(table, 0) >= rows for table, rows in self.min_rows.items())
+        return all(
+            row_counts.get(table, row_counts.get(table.replace('"', ""), 0)) >= rows  # crm."Orders" → crm.Orders
+            for table, rows in self.min_rows.items()
+        )
 
 
 @dataclass(frozen=True)
