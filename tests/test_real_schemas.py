@@ -39,7 +39,8 @@ CREATE TABLE sales.orders_2026 PARTITION OF sales.orders FOR VALUES FROM ('2026-
 ALTER TABLE sales.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id, created_at);
 ALTER TABLE sales.orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES crm."Customers" (id);
 CREATE INDEX orders_customer_created_idx ON sales.orders (customer_id, created_at);
-CREATE VIEW sales.paid_orders AS SELECT id, customer_id, created_at, total_cents FROM sales.orders WHERE status = 'paid';
+CREATE VIEW sales.paid_orders AS
+    SELECT id, customer_id, created_at, total_cents FROM sales.orders WHERE status = 'paid';
 CREATE MATERIALIZED VIEW sales.daily_totals AS
     SELECT date_trunc('day', created_at) AS day, sum(total_cents) AS total FROM sales.orders GROUP BY 1;
 CREATE FUNCTION sales.order_total(p_id bigint) RETURNS integer LANGUAGE sql STABLE AS $fn$
@@ -222,7 +223,7 @@ def test_statement_splitter_respects_quotes_comments_and_meta_commands() -> None
 
 def test_unreadable_needed_statement_is_reported_once_with_its_line(tmp_path: Path) -> None:
     ddl = tmp_path / "schema.sql"
-    ddl.write_text("CREATE TABLE ok (a int);\nALTER TABLE ok OWNER TO someone;\n\nCREATE TABLE broken (a int CHECK (a > ));\n")
+    ddl.write_text("CREATE TABLE ok (a int);\nALTER TABLE ok OWNER TO someone;\n\nCREATE TABLE bad (a int CHECK (a > ));\n")
     read = read_ddl([ddl])
     assert list(read.relations) == ["public.ok"]
     assert [(u.line, u.kind) for u in read.unread] == [(4, "CREATE TABLE")]
