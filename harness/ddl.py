@@ -201,7 +201,9 @@ def read_ddl(paths: list[Path], into: DdlSchema | None = None) -> DdlSchema:
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"cannot read schema file {path}: {exc}") from None
+                raise InputError(
+                    f"cannot read schema file {path}: {exc}; give SQL text (pg_dump --schema-only, plain format)"
+                ) from None
             _Reader(schema, str(path)).read(text)
     _inherit_partition_columns(schema)
     return schema
@@ -264,25 +266,28 @@ class _Reader:
         if not isinstance(statement, exp.Create) or not isinstance(statement.this, exp.Schema):
             raise ValueError("not understood as CREATE TABLE name (columns …)")
         columns: dict[str, str] = {}
-        keys: list[tuple[str, tuple[str, ...]]] = []
+        schema_name, table = name.split(".", 1)
+        keys: list[tuple[str | None, tuple[str, ...], bool]] = []  # (constraint name, columns, primary?)
         for item in statement.this.expressions:
             if isinstance(item, exp.ColumnDef):
                 column = identifier(item.this)
                 kind_ = item.args.get("kind")
                 columns[column] = kind_.sql("postgres").lower() if kind_ is not None else ""
                 for constraint in item.args.get("constraints") or []:
-                    if isinstance(constraint.args.get("kind"), exp.PrimaryKeyColumnConstraint):
-                        keys.append(("pkey", (column,)))
-            elif isinstance(item, exp.PrimaryKey):
-                key = tuple(identifier(e.this if isinstance(e, exp.Ordered) else e) for e in item.expressions)
-                keys.append(("pkey", key))
+                    found = constraint.args.get("kind")
+                    if isinstance(found, exp.PrimaryKeyColumnConstraint | exp.UniqueColumnConstraint):
+                        named = constraint.args.get("this")
+                        primary = isinstance(found, exp.PrimaryKeyColumnConstraint)
+                        keys.append((identifier(named) if named else None, (column,), primary))
             elif isinstance(item, exp.LikeProperty):
                 like = self._name(item.this.sql("postgres"))
                 columns.update(self.schema.relations[like].columns if like in self.schema.relations else {})
-        self.schema.relations[name] = Relation(*name.split(".", 1), kind=kind, columns=columns)
-        for suffix, key in keys:
-            schema_name, table = name.split(".", 1)
-            self._add_index(Index(schema_name, f"{table}_{suffix}", name, frozenset(key), frozenset()))
+            else:
+                keys += _table_keys(item)
+        self.schema.relations[name] = Relation(schema_name, table, kind=kind, columns=columns)
+        for constraint, key, primary in keys:
+            default = f"{table}_pkey" if primary else f"{table}_{'_'.join(key)}_key"  # PostgreSQL's own names
+            self._add_index(Index(schema_name, constraint or default[:63], name, frozenset(key), frozenset()))
 
     def _create_view(self, text: str) -> None:
         match = _CREATE_VIEW.match(text)
@@ -354,6 +359,22 @@ class _Reader:
 
     def _add_index(self, index: Index) -> None:
         self.schema.indexes[qualified(index.schema, index.name)] = index
+
+
+def _table_keys(item: exp.Expression) -> list[tuple[str | None, tuple[str, ...], bool]]:
+    """PRIMARY KEY (…) / UNIQUE (…) table constraints, named (CONSTRAINT x …) or not."""
+    named = identifier(item.this) if isinstance(item, exp.Constraint) else None
+    found = []
+    for key in item.expressions if isinstance(item, exp.Constraint) else [item]:
+        if isinstance(key, exp.PrimaryKey):
+            found.append((named, _key_columns(key.expressions), True))
+        elif isinstance(key, exp.UniqueColumnConstraint) and isinstance(key.this, exp.Schema):
+            found.append((named, _key_columns(key.this.expressions), False))
+    return found
+
+
+def _key_columns(items: list[exp.Expression]) -> tuple[str, ...]:
+    return tuple(identifier(e.this if isinstance(e, exp.Ordered) else e) for e in items)
 
 
 _EMPTY = Relation("", "", kind="table", columns={})

@@ -231,3 +231,26 @@ def test_unreadable_needed_statement_is_reported_once_with_its_line(tmp_path: Pa
     done = run_harness("check", "--queries", str(queries), "--schema", str(ddl))
     assert done.returncode == 0 and not done.stderr, done.stdout + done.stderr
     assert done.stdout.count("schema_unread") == 1 and "schema.sql:4" in done.stdout
+
+
+def test_live_names_resolve_through_the_databases_search_path(fresh_dsn: str, tmp_path: Path) -> None:
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+        conn.execute(f"ALTER DATABASE {conn.info.dbname} SET search_path = sales, public")
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "unqualified.sql").write_text(
+        '/* harness\n[[expect]]\nindexes = ["orders_customer_created_idx"]\nmin_rows = { orders = 1000 }\n*/\n'
+        "SELECT o.id, p.total_cents FROM orders o JOIN paid_orders p ON p.id = o.id WHERE o.customer_id = 7\n"
+    )
+    checked = run_harness("check", "--queries", str(queries), "--dsn", fresh_dsn)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    reports = tmp_path / "reports"
+    ran = run_harness(
+        "run", "--dsn", fresh_dsn, "--queries", str(queries), "--no-seed", "--reports-dir", str(reports),
+        "--run-id", "path", "--iterations", "20", "--warmup", "1",
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    environment = json.loads((reports / "path" / "run.json").read_text())["environment"]
+    assert environment["settings"]["search_path"] == "sales, public"
+    assert "orders" in environment["row_counts"] and "sales.orders" in environment["row_counts"]
