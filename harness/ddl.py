@@ -19,7 +19,6 @@ from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
 
 from harness.errors import InputError
 from harness.schema import Index, Relation, identifier, index_key_parts, qualified
@@ -72,7 +71,9 @@ class Statement:
         words = re.findall(r"[A-Za-z]+", self.text[:80])
         skip = {"OR", "REPLACE", "UNIQUE", "UNLOGGED", "TEMP", "TEMPORARY", "GLOBAL", "LOCAL", "RECURSIVE"}
         head = [w.upper() for w in words[:6] if w.upper() not in skip]
-        return " ".join(head[:2]) if head and head[0] in ("CREATE", "ALTER", "DROP") else (head[:1] or ["?"])[0]
+        if not head or head[0] not in ("CREATE", "ALTER", "DROP"):
+            return (head[:1] or ["?"])[0]
+        return " ".join(head[:3] if len(head) > 2 and head[1] in ("FOREIGN", "MATERIALIZED") else head[:2])
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ class _Reader:
         for statement in split_statements(text):
             try:
                 self._statement(statement)
-            except (ParseError, TokenError, ValueError, KeyError, AttributeError, TypeError) as exc:
+            except Exception as exc:  # sqlglot raises more than ParseError on odd DDL: report, never stop
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 self.schema.unread.append(Unread(self.path, statement.line, statement.kind, reason[:160]))
 
@@ -262,7 +263,15 @@ class _Reader:
             kind = "partitioned table" if _PARTITION_BY.search(text) else "partition"
             self.schema.relations[name] = Relation(*name.split(".", 1), kind=kind, columns={}, parent=parent)
             return
-        statement = sqlglot.parse_one(text, read="postgres")
+        if kind == "foreign table":  # the column list is a table's; SERVER … OPTIONS (…) is not needed
+            text = re.sub(
+                r"\)\s*SERVER\b.*$", ")", re.sub(r"\bFOREIGN\s+", "", text, count=1, flags=re.I), flags=re.I | re.S
+            )
+        statement = sqlglot.parse_one(_WITH_DATA.sub("", text), read="postgres")
+        if isinstance(statement, exp.Create) and isinstance(statement.expression, exp.Query):  # CREATE TABLE … AS
+            columns_ = dict.fromkeys(self._query_columns(statement.expression), "")
+            self.schema.relations[name] = Relation(*name.split(".", 1), kind=kind, columns=columns_)
+            return
         if not isinstance(statement, exp.Create) or not isinstance(statement.this, exp.Schema):
             raise ValueError("not understood as CREATE TABLE name (columns …)")
         columns: dict[str, str] = {}
