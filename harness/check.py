@@ -389,8 +389,17 @@ def _unknown_tables(statement: exp.Expression, schema: SchemaInfo) -> Iterator[t
             continue
         if not schema.has_table(table.name, table.db):
             full = f"{table.db}.{table.name}" if table.db else table.name
-            hint = _did_you_mean(table.name, schema.tables)
+            hint = _table_hint(full, schema)
             yield "unknown_table", _first_offset(table) or 0, f"unknown table {full!r}{hint}"
+
+
+def _table_hint(written: str, schema: SchemaInfo) -> str:
+    """ " (did you mean 'sales.orders'?)", matching the written name against qualified and bare names."""
+    by_name = {name: name for name in schema.tables} | {
+        name.rsplit(".", 1)[-1]: name for name in schema.tables if "." in name
+    }
+    close = difflib.get_close_matches(written.lower(), list(by_name), n=1)
+    return f" (did you mean {by_name[close[0]]!r}?)" if close else ""
 
 
 def _did_you_mean(word: str, choices: object) -> str:

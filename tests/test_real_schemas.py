@@ -12,6 +12,7 @@ import pytest
 from conftest import run_harness
 
 from harness.ddl import read_ddl, split_statements
+from harness.schema import load_schema_ddl
 from harness.server import EmbeddedServer
 
 SCHEMA = """
@@ -254,3 +255,16 @@ def test_live_names_resolve_through_the_databases_search_path(fresh_dsn: str, tm
     environment = json.loads((reports / "path" / "run.json").read_text())["environment"]
     assert environment["settings"]["search_path"] == "sales, public"
     assert "orders" in environment["row_counts"] and "sales.orders" in environment["row_counts"]
+
+
+def test_schema_indexes_count_in_every_strategy(tmp_path: Path) -> None:
+    dump = Path(__file__).parent / "fixtures" / "schemas" / "pg_dump_partitioned.sql"
+    extra = tmp_path / "extra.sql"
+    extra.write_text("CREATE INDEX orders_status_idx ON ONLY sales.orders (status);\n")
+    schema = load_schema_ddl(dump, [extra])
+    assert {"orders_customer_created_idx", "orders_pkey", "orders_status_idx"} <= schema.strategy_indexes["extra"]
+    assert schema.resolve_written("sales.orders") == "sales.orders"
+    assert schema.resolve_written('crm."Customers"') == "crm.Customers"
+    assert schema.resolve_written("crm.customers") is None  # unquoted folds to lower case: another name
+    assert schema.relations["sales.orders_2026"].parent == "sales.orders"
+    assert schema.indexes["sales.orders_2026_customer_id_created_at_idx"].parent == "sales.orders_customer_created_idx"
