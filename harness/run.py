@@ -198,8 +198,8 @@ def query_seed(seed: int, query: Query) -> int:
 
 
 def _estimated_row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """The planner's row estimates, a partitioned table's summed over its partitions; keyed by the name a
-    query uses (bare when search_path finds the table) and, outside ``public``, by ``schema.name`` too."""
+    """The planner's row estimates per table, a partitioned table's summed over its partitions (which are not
+    listed themselves); keyed by the name a query uses: bare when search_path finds it, else ``schema.name``."""
     rows = conn.execute(
         """SELECT n.nspname, c.relname, pg_table_is_visible(c.oid),
                   CASE WHEN c.relkind = 'p'
@@ -207,16 +207,10 @@ def _estimated_row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-de
                              JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)
                        ELSE greatest(c.reltuples, 0) END::bigint
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-             AND n.nspname NOT LIKE 'pg\\_%'"""
+           WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"""
     ).fetchall()
-    counts: dict[str, int] = {}
-    for schema, name, visible, count in rows:
-        if visible:
-            counts[name] = int(count)
-        if schema != "public" or not visible:
-            counts[f"{schema}.{name}"] = int(count)
-    return counts
+    return {name if visible else f"{schema}.{name}": int(count) for schema, name, visible, count in rows}
 
 
 def _git_commit() -> str | None:
