@@ -244,8 +244,9 @@ class _Reader:
             self._alter_table(self._name(match.group(1)), match.group(2))
 
     def _set_search_path(self, value: str) -> None:
-        schemas = [s.strip().strip('"') for s in value.replace("'", "").split(",")]
-        self.creation_schema = next((s for s in schemas if s and s != "$user" and s.upper() != "DEFAULT"), "public")
+        schemas = [s.strip() for s in value.replace("'", "").split(",")]
+        schemas = [s[1:-1] if s.startswith('"') else s.lower() for s in schemas if s]
+        self.creation_schema = next((s for s in schemas if s not in ("$user", "default")), "public")
 
     def _name(self, text: str) -> str:
         """``schema.name`` of a written name, unquoted identifiers folded to lower case."""

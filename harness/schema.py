@@ -178,7 +178,7 @@ def _add_key(key: exp.Expression, columns: set[str], expressions: set[str]) -> N
 
 def load_schema_ddl(schema_sql: Path, strategy_files: list[Path]) -> SchemaInfo:
     """The schema DDL's relations and indexes; each strategy file's indexes on top of them, by strategy."""
-    from harness.ddl import read_ddl
+    from harness.ddl import DdlSchema, read_ddl
 
     base = read_ddl([schema_sql])
     own = frozenset(i.name for i in base.indexes.values())
@@ -186,7 +186,7 @@ def load_schema_ddl(schema_sql: Path, strategy_files: list[Path]) -> SchemaInfo:
     unread = list(base.unread)
     strategies: dict[str, frozenset[str]] = {}
     for path in strategy_files:
-        extra = read_ddl([path], into=type(base)(relations=dict(base.relations)))
+        extra = read_ddl([path], into=DdlSchema(relations=dict(base.relations)))
         strategies[path.stem] = own | frozenset(i.name for i in extra.indexes.values())
         indexes.update(extra.indexes)
         unread += extra.unread
