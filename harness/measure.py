@@ -205,7 +205,7 @@ def _index_name_parts(index: str) -> dict[str, str | None]:
     return {"schema": schema or None, "name": name}
 
 
-# An index by name: in the given schema, else the one search_path finds first, else the only one of that name.
+# An index by name: in the given schema, else the one search_path finds, else the first by schema name.
 _INDEX_OID = """
 SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = %(name)s AND c.relkind IN ('i', 'I')
