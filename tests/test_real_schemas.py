@@ -268,3 +268,19 @@ def test_schema_indexes_count_in_every_strategy(tmp_path: Path) -> None:
     assert schema.resolve_written("crm.customers") is None  # unquoted folds to lower case: another name
     assert schema.relations["sales.orders_2026"].parent == "sales.orders"
     assert schema.indexes["sales.orders_2026_customer_id_created_at_idx"].parent == "sales.orders_customer_created_idx"
+
+
+@pytest.mark.parametrize("dump", ["pg_dump_partitioned.sql", "pg_dump15_partitioned.sql"])
+def test_pg_dump_of_postgresql_15_and_18_read_completely(dump: str) -> None:
+    schema = load_schema_ddl(Path(__file__).parent / "fixtures" / "schemas" / dump, [])
+    assert schema.unread == ()
+    assert {k: r.kind for k, r in schema.relations.items() if r.schema == "sales"} == {
+        "sales.orders": "partitioned table",
+        "sales.orders_2025": "partition",
+        "sales.orders_2026": "partition",
+        "sales.paid_orders": "view",
+        "sales.daily_totals": "materialized view",
+    }
+    assert list(schema.columns("Customers", "crm")) == ["id", "FullName", "region"]
+    children = {i.name for i in schema.indexes.values() if i.parent == "sales.orders_customer_created_idx"}
+    assert children == {"orders_2025_customer_id_created_at_idx", "orders_2026_customer_id_created_at_idx"}
