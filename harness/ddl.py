@@ -93,6 +93,7 @@ class DdlSchema:
     relations: dict[str, Relation] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     unread: list[Unread] = field(default_factory=list)
+    search_path: tuple[str, ...] = ()  # the first non-empty SET search_path (pg_dump sets an empty one)
 
 
 def split_statements(text: str) -> Iterator[Statement]:
@@ -246,7 +247,10 @@ class _Reader:
     def _set_search_path(self, value: str) -> None:
         schemas = [s.strip() for s in value.replace("'", "").split(",")]
         schemas = [s[1:-1] if s.startswith('"') else s.lower() for s in schemas if s]
-        self.creation_schema = next((s for s in schemas if s not in ("$user", "default")), "public")
+        schemas = [s for s in schemas if s not in ("$user", "default")]
+        self.creation_schema = schemas[0] if schemas else "public"
+        if schemas and not self.schema.search_path:
+            self.schema.search_path = tuple(schemas)
 
     def _name(self, text: str) -> str:
         """``schema.name`` of a written name, unquoted identifiers folded to lower case."""
@@ -294,6 +298,11 @@ class _Reader:
                 columns.update(self.schema.relations[like].columns if like in self.schema.relations else {})
             else:
                 keys += _table_keys(item)
+        for inherits in statement.find_all(exp.InheritsProperty):  # legacy inheritance: the parents' columns first
+            inherited: dict[str, str] = {}
+            for parent in inherits.expressions:
+                inherited.update(self.schema.relations.get(self._name(parent.sql("postgres")), _EMPTY).columns)
+            columns = {**inherited, **columns}
         self.schema.relations[name] = Relation(schema_name, table, kind=kind, columns=columns)
         for constraint, key, primary in keys:
             default = f"{table}_pkey" if primary else f"{table}_{'_'.join(key)}_key"  # PostgreSQL's own names

@@ -194,6 +194,7 @@ def load_schema_ddl(schema_sql: Path, strategy_files: list[Path]) -> SchemaInfo:
         relations=base.relations,
         indexes=indexes,
         strategy_indexes=strategies,
+        search_path=base.search_path or DEFAULT_SEARCH_PATH,
         source=str(schema_sql),
         unread=tuple(unread),
     )

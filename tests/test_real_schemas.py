@@ -284,3 +284,19 @@ def test_pg_dump_of_postgresql_15_and_18_read_completely(dump: str) -> None:
     assert list(schema.columns("Customers", "crm")) == ["id", "FullName", "region"]
     children = {i.name for i in schema.indexes.values() if i.parent == "sales.orders_customer_created_idx"}
     assert children == {"orders_2025_customer_id_created_at_idx", "orders_2026_customer_id_created_at_idx"}
+
+
+def test_hand_written_ddl_is_read_as_postgresql_would_create_it() -> None:
+    schema = load_schema_ddl(Path(__file__).parent / "fixtures" / "schemas" / "hand_written.sql", [])
+    assert schema.unread == () and schema.search_path == ("app", "public")
+    assert {k: list(r.columns) for k, r in schema.relations.items()} == {
+        "app.events": ["id", "kind", "at", "payload"],
+        "app.summary": ["kind", "n"],
+        "app.everything": ["id", "kind", "at"],  # a view's * is expanded when it is created
+        "app.remote": ["a"],
+        "Mixed.Case": ["x"],
+        "app.archived_events": ["id", "kind", "at", "payload", "archived_at"],
+    }
+    assert schema.resolve("events") == "app.events" and schema.resolve("Case", "Mixed") == "Mixed.Case"
+    assert sorted(i.name for i in schema.indexes.values()) == ["events_kind_at_idx", "events_pkey", "mixed_x"]
+    assert schema.indexed_columns("events") == {"id", "kind", "at"}
