@@ -78,7 +78,17 @@ class IndexExpectation:
 
     def requires_use(self, row_counts: Mapping[str, int]) -> bool:
         """True when the tables are big enough that the planner should use the indexes, not merely can."""
-        return all(row_counts.get(table, 0) >= rows for table, rows in self.min_rows.items())
+        return all(_row_count(row_counts, table) >= rows for table, rows in self.min_rows.items())
+
+
+def _row_count(row_counts: Mapping[str, int], table: str) -> int:
+    """A table's rows by its name as written: ``orders``, ``sales.orders`` (listed bare when search_path finds
+    it), ``crm."Customers"``."""
+    name = table.replace('"', "")
+    for key in (table, name, name.rsplit(".", 1)[-1]):
+        if key in row_counts:
+            return row_counts[key]
+    return 0
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,19 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import Token, TokenType
 
-from harness.catalog import Catalog, ParamSpec, Query, load_query, query_files, scan_placeholders
+from harness.catalog import (
+    Catalog,
+    IndexExpectation,
+    ParamSpec,
+    Query,
+    load_query,
+    query_files,
+    scan_placeholders,
+)
 from harness.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ConfigError, InputError
 from harness.lint import RULES, LintContext, run_lints
 from harness.schema import SchemaInfo, load_schema_ddl, load_schema_live
@@ -45,6 +54,10 @@ CHECK_RULES: dict[str, tuple[str, str]] = {
     "bad_placeholder": ("error", "use named placeholders %(name)s and write a literal percent sign as %%"),
     "bad_expectation": ("error", "name indexes, strategies and tables that the scenarios define"),
     "prepare_error": ("error", "fix the query so the server accepts it (message from PostgreSQL)"),
+    "schema_unread": (
+        "warning",
+        "what this statement defines is unknown to check: simplify it, or check live with --dsn",
+    ),
 }
 WRITING_FUNCTIONS = frozenset(
     {
@@ -162,7 +175,11 @@ def _parse(sql: str) -> _Parsed | tuple[int, str]:
     try:
         tokens = dialect.tokenize(text)
         parsed = dialect.parser().parse(tokens, text)
-        statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]  # ";" + comment
+        statements = [  # ";" + comment parses as a Semicolon; names fold as PostgreSQL folds them
+            normalize_identifiers(s, dialect="postgres")
+            for s in parsed
+            if s is not None and not isinstance(s, exp.Semicolon)
+        ]
     except TokenError:
         offset, what = _token_error(text)
         return offsets[offset], what
@@ -372,8 +389,17 @@ def _unknown_tables(statement: exp.Expression, schema: SchemaInfo) -> Iterator[t
             continue
         if not schema.has_table(table.name, table.db):
             full = f"{table.db}.{table.name}" if table.db else table.name
-            hint = _did_you_mean(table.name, schema.tables)
+            hint = _table_hint(full, schema)
             yield "unknown_table", _first_offset(table) or 0, f"unknown table {full!r}{hint}"
+
+
+def _table_hint(written: str, schema: SchemaInfo) -> str:
+    """ " (did you mean 'sales.orders'?)", matching the written name against qualified and bare names."""
+    by_name = {name: name for name in schema.tables} | {
+        name.rsplit(".", 1)[-1]: name for name in schema.tables if "." in name
+    }
+    close = difflib.get_close_matches(written.lower(), list(by_name), n=1)
+    return f" (did you mean {by_name[close[0]]!r}?)" if close else ""
 
 
 def _did_you_mean(word: str, choices: object) -> str:
@@ -484,36 +510,47 @@ def _check_placeholders(query: Query, report: _Reporter) -> None:
 
 
 def _check_expectations(query: Query, schema: SchemaInfo, report: _Reporter) -> None:
-    if not schema.strategy_indexes:
-        return
+    """Expected indexes must exist: per strategy when strategy files were given, else in the schema itself
+    (the DDL's own indexes offline, the server's live); expectations scoped to strategies need the former."""
     for expectation in query.expectations:
         where = (expectation.line, 1)
-        for strategy in expectation.strategies:
-            if strategy not in schema.strategy_indexes:
-                report.at_line(
-                    "bad_expectation",
-                    *where,
-                    f"unknown strategy {strategy!r}{_did_you_mean(strategy, schema.strategy_indexes)}",
-                )
-        strategies = [s for s in expectation.strategies if s in schema.strategy_indexes] or (
-            [] if expectation.strategies else list(schema.strategy_indexes)
-        )
-        for index in expectation.indexes:
-            missing = [s for s in strategies if index not in schema.strategy_indexes[s]]
-            if missing:
-                report.at_line(
-                    "bad_expectation",
-                    *where,
-                    f"index {index!r} is not created by strategy {', '.join(missing)}"
-                    " (scope the expectation with strategies = [...])",
-                )
+        if schema.strategy_indexes:
+            _check_strategy_indexes(expectation, schema, report)
+        elif not expectation.strategies:
+            for index in expectation.indexes:
+                if index not in schema.index_names:
+                    hint = _did_you_mean(index, {i.name for i in schema.indexes.values()})
+                    report.at_line("bad_expectation", *where, f"index {index!r} is not in {schema.source}{hint}")
         for table in expectation.min_rows:
-            if not schema.has_table(table):
+            if schema.resolve_written(table) is None:
                 report.at_line(
                     "bad_expectation",
                     *where,
                     f"min_rows names unknown table {table!r}{_did_you_mean(table, schema.tables)}",
                 )
+
+
+def _check_strategy_indexes(expectation: IndexExpectation, schema: SchemaInfo, report: _Reporter) -> None:
+    where = (expectation.line, 1)
+    for strategy in expectation.strategies:
+        if strategy not in schema.strategy_indexes:
+            report.at_line(
+                "bad_expectation",
+                *where,
+                f"unknown strategy {strategy!r}{_did_you_mean(strategy, schema.strategy_indexes)}",
+            )
+    strategies = [s for s in expectation.strategies if s in schema.strategy_indexes] or (
+        [] if expectation.strategies else list(schema.strategy_indexes)
+    )
+    for index in expectation.indexes:
+        missing = [s for s in strategies if index not in schema.strategy_indexes[s]]
+        if missing:
+            report.at_line(
+                "bad_expectation",
+                *where,
+                f"index {index!r} is not created by strategy {', '.join(missing)}"
+                " (scope the expectation with strategies = [...])",
+            )
 
 
 def _check_draw_sql(param: ParamSpec, schema: SchemaInfo, report: _Reporter) -> None:
@@ -615,12 +652,14 @@ def _param_type(query: Query, name: str) -> str:
 
 
 def run_check(
-    queries_dir: Path, schema_sql: Path, strategies_dir: Path, dsn: str | None, fmt: str, strict: bool
+    queries_dir: Path, schema_sql: Path, strategies_dir: Path | None, dsn: str | None, fmt: str, strict: bool
 ) -> tuple[str, int]:
     """The whole ``harness check`` command: (rendered output, exit code 0 clean / 1 findings / 2 bad input).
 
-    A malformed query header is reported like any finding (rule ``config_error``) and exits 2. A missing
-    directory or unparsable schema raises InputError/ConfigError; an unreachable database DatabaseError.
+    A malformed query header is reported like any finding (rule ``config_error``) and exits 2; a schema
+    statement that could not be read is a ``schema_unread`` warning at its line. A missing directory or
+    unreadable schema file raises InputError; an unreachable database DatabaseError. Without
+    ``strategies_dir`` only the schema's own indexes count for expectations.
     """
     from harness.check_format import FORMATTERS, summarize
 
@@ -640,7 +679,12 @@ def run_check(
         with connect(dsn) as conn:
             schema = load_schema_live(conn)
     else:
-        schema = load_schema_ddl(schema_sql, sorted(strategies_dir.glob("*.sql")))
+        schema = load_schema_ddl(schema_sql, sorted(strategies_dir.glob("*.sql")) if strategies_dir else [])
+        severity, fix = CHECK_RULES["schema_unread"]
+        findings += [
+            Finding("schema_unread", severity, u.path, u.line, 1, f"{u.kind} not read: {u.reason}", fix)
+            for u in schema.unread
+        ]
     findings = sorted(
         findings + check_catalog(Catalog(queries_dir, tuple(queries)), schema, dsn),
         key=lambda f: (f.path, f.line, f.col, f.rule_id),

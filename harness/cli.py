@@ -246,7 +246,12 @@ def indexes_apply(strategy: str, force: bool, session: Session) -> int:
     type=click.Path(path_type=Path),
     help="Schema DDL (default scenarios/schema.sql).",
 )
-@click.option("--strategies", "strategies_dir", type=click.Path(path_type=Path), help="Index strategy folder.")
+@click.option(
+    "--strategies",
+    "strategies_dir",
+    type=click.Path(path_type=Path),
+    help="Index strategy folder (default scenarios/strategies, not consulted when --schema is given).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Warnings fail the check too.")
 @click.option("--dsn", help="Also check against this live database (PREPARE only, never executes).")
@@ -268,7 +273,7 @@ def check_command(
     text, code = run_check(
         queries_dir or paths.queries_dir(),
         schema_sql or scenarios / "schema.sql",
-        strategies_dir or scenarios / "strategies",
+        strategies_dir or (scenarios / "strategies" if schema_sql is None else None),  # a user's own schema
         dsn,
         fmt,
         strict,

@@ -18,7 +18,8 @@ from psycopg import errors as pg_errors
 from harness.catalog import Query
 from harness.db import connect, redact
 from harness.errors import DatabaseError
-from harness.plans import PlanFacts, plan_facts
+from harness.plans import PlanFacts, index_serving, plan_facts
+from harness.schema import load_partition_tree
 
 # How psycopg prepares statements, made explicit because it changes plans (custom vs generic):
 #   auto    psycopg's default: server-side prepared after 5 executions; PostgreSQL's plan cache then
@@ -55,6 +56,7 @@ class IndexUsability:
     index: str
     usable: bool
     plan_indexes: tuple[str, ...]
+    via: str | None = None  # the partition's index that served it, for an index on a partitioned table
 
 
 @dataclass
@@ -164,7 +166,7 @@ def explain(
     ).fetchone()
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
-    return row[0], plan_facts(row[0], table_rows)
+    return row[0], plan_facts(row[0], table_rows, partitions=load_partition_tree(conn))
 
 
 def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str) -> IndexUsability:
@@ -172,31 +174,62 @@ def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, An
 
     Inside a transaction that is always rolled back, the table's other secondary indexes are dropped and
     sequential scans disabled, then the query is only planned (EXPLAIN without ANALYZE: nothing runs).
+    On a partitioned table "the table" is its whole partition tree; an index attached to a partitioned
+    index cannot be dropped alone, so the topmost parent is dropped instead (taking its children along),
+    and an expected parent index is served by any of its partitions' indexes.
     """
+    tree = load_partition_tree(conn)
     try:
         with conn.transaction(force_rollback=True):
             conn.execute("SET TRANSACTION READ WRITE")  # DDL below is undone by the rollback
             conn.execute("SET LOCAL lock_timeout = '2s'")
             conn.execute("SET LOCAL enable_seqscan = off")
-            for (other,) in conn.execute(_COMPETING_INDEXES, [index, index]).fetchall():
-                conn.execute(f'DROP INDEX "{other}"')
+            found = conn.execute(_INDEX_OID, _index_name_parts(index)).fetchone()
+            if found is None:
+                return IndexUsability(index, False, ())
+            for (other,) in conn.execute(_COMPETING_INDEXES, {"index": found[0]}).fetchall():
+                conn.execute(f"DROP INDEX {other}")  # regclass text: already quoted and qualified as needed
             row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, params or None, prepare=False).fetchone()
     except pg_errors.UndefinedTable:
         return IndexUsability(index, False, ())
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
-    facts = plan_facts(row[0])
-    return IndexUsability(index, index in facts.indexes_used, facts.indexes_used)
+    facts = plan_facts(row[0], partitions=tree)
+    serving = index_serving(facts, index)
+    via = serving if serving is not None and serving != index.rsplit(".", 1)[-1] else None
+    return IndexUsability(index, serving is not None, facts.indexes_used, via)
 
 
-# Secondary indexes on the same table as %s (those backing constraints cannot be dropped and stay).
+def _index_name_parts(index: str) -> dict[str, str | None]:
+    schema, _, name = index.rpartition(".")
+    return {"schema": schema or None, "name": name}
+
+
+# An index by name: in the given schema, else the one search_path finds, else the first by schema name.
+_INDEX_OID = """
+SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = %(name)s AND c.relkind IN ('i', 'I')
+  AND (%(schema)s::text IS NULL OR n.nspname = %(schema)s)
+ORDER BY pg_table_is_visible(c.oid) DESC, n.nspname LIMIT 1
+"""
+
+# Secondary indexes competing with %(index)s: on its table, or anywhere in the table's partition tree, each
+# as its topmost parent index; the expected index's own tree and indexes backing constraints stay.
 _COMPETING_INDEXES = """
-SELECT c.relname
-FROM pg_index i
-JOIN pg_class c ON c.oid = i.indexrelid
-WHERE i.indrelid = (SELECT indrelid FROM pg_index WHERE indexrelid = %s::regclass)
-  AND i.indexrelid <> %s::regclass
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+WITH target AS (
+    SELECT coalesce(pg_partition_root(i.indexrelid), i.indexrelid) AS index_root,
+           coalesce(pg_partition_root(i.indrelid), i.indrelid) AS table_root
+    FROM pg_index i WHERE i.indexrelid = %(index)s
+), tables AS (
+    SELECT table_root AS relid FROM target
+    UNION SELECT t.relid FROM target, pg_partition_tree(target.table_root) t
+), competing AS (
+    SELECT DISTINCT coalesce(pg_partition_root(i.indexrelid), i.indexrelid) AS root
+    FROM pg_index i WHERE i.indrelid IN (SELECT relid FROM tables)
+)
+SELECT c.root::regclass::text FROM competing c, target
+WHERE c.root <> target.index_root
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.root)
 """
 
 

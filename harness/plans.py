@@ -93,14 +93,48 @@ class PlanNode:
 
 
 @dataclass(frozen=True)
+class PartitionTree:
+    """Which tables and indexes are partitions of which, by the bare names EXPLAIN prints.
+
+    Read from the server's catalog (``pg_inherits``, ``pg_partition_tree``) by harness.schema; empty for a
+    database without partitioned tables.
+    """
+
+    parents: Mapping[str, str] = field(default_factory=dict)  # partition (table or index) → its parent
+    leaf_counts: Mapping[str, int] = field(default_factory=dict)  # partitioned table → leaf partitions
+
+    def ancestors(self, name: str) -> list[str]:
+        """Parent, grandparent, … of a partition (table or index); empty for anything else."""
+        found: list[str] = []
+        while name in self.parents and name not in found:
+            name = self.parents[name]
+            found.append(name)
+        return found
+
+
+@dataclass(frozen=True)
 class SeqScan:
     """A sequential scan on a table big enough for it to matter."""
 
     relation: str
     rows: int  # the table's row count (from table_rows), else the rows the scan read
+    parent: str | None = None  # the partitioned table, when ``relation`` is one of its partitions
 
     def __str__(self) -> str:
-        return f"Seq Scan on {self.relation} ({self.rows} rows)"
+        where = f"{self.relation} (partition of {self.parent})" if self.parent else self.relation
+        return f"Seq Scan on {where} ({self.rows} rows)"
+
+
+@dataclass(frozen=True)
+class PartitionScan:
+    """How many of a partitioned table's partitions the plan read: pruning at a glance."""
+
+    table: str
+    scanned: tuple[str, ...]
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.table}: {len(self.scanned)} of {self.total} partitions scanned"
 
 
 @dataclass(frozen=True)
@@ -147,6 +181,8 @@ class PlanFacts:
     shared_hit_blocks: int
     shared_read_blocks: int
     settings: Mapping[str, str] = field(default_factory=dict)
+    partitions: tuple[PartitionScan, ...] = ()
+    index_parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # used partition index → ancestors
 
     @property
     def analyzed(self) -> bool:
@@ -161,6 +197,7 @@ class PlanFacts:
         """JSON-ready; ``tree`` is included for readers of run.json and ignored by ``from_dict``."""
         data = asdict(self)
         data["settings"] = dict(self.settings)
+        data["index_parents"] = {k: list(v) for k, v in self.index_parents.items()}
         data["tree"] = self.tree
         return data
 
@@ -178,6 +215,10 @@ class PlanFacts:
             shared_hit_blocks=data["shared_hit_blocks"],
             shared_read_blocks=data["shared_read_blocks"],
             settings=dict(data.get("settings", {})),
+            partitions=tuple(
+                PartitionScan(p["table"], tuple(p["scanned"]), p["total"]) for p in data.get("partitions", ())
+            ),
+            index_parents={k: tuple(v) for k, v in data.get("index_parents", {}).items()},
         )
 
 
@@ -185,20 +226,24 @@ def plan_facts(
     explain_json: Any,
     table_rows: Mapping[str, int] | None = None,
     seq_scan_threshold: int = SEQ_SCAN_THRESHOLD,
+    partitions: PartitionTree | None = None,
 ) -> PlanFacts:
     """Derive plan facts from EXPLAIN's JSON (a decoded list/dict, or the JSON text).
 
     ``table_rows`` (table name → row count, e.g. from the seed manifest) decides which seq scans are
-    large; a table it does not list is judged by the rows its scan actually read.
+    large; a table it does not list is judged by the rows its scan actually read. ``partitions`` (the
+    server's partition tree) names each scanned partition's parent and counts partitions scanned of total.
     """
     top = _top_level(explain_json)
     root = _parse_node(top["Plan"])
     nodes = list(root.walk())
+    tree = partitions or PartitionTree()
+    indexes_used = _unique(n.index_name for n in nodes if n.node_type in INDEX_NODE_TYPES and n.index_name)
     return PlanFacts(
         root=root,
-        indexes_used=_unique(n.index_name for n in nodes if n.node_type in INDEX_NODE_TYPES and n.index_name),
+        indexes_used=indexes_used,
         seq_scans=_unique(n.relation for n in nodes if n.node_type == "Seq Scan"),
-        large_seq_scans=_large_seq_scans(nodes, table_rows or {}, seq_scan_threshold),
+        large_seq_scans=_large_seq_scans(nodes, table_rows or {}, seq_scan_threshold, tree),
         misestimates=tuple(_misestimates(root, early_stop=False)),
         spills=tuple(_spills(nodes)),
         planning_ms=top.get("Planning Time"),
@@ -206,7 +251,18 @@ def plan_facts(
         shared_hit_blocks=root.shared_hit_blocks,
         shared_read_blocks=root.shared_read_blocks,
         settings={str(k): str(v) for k, v in top.get("Settings", {}).items()},
+        partitions=_partition_scans(nodes, tree),
+        index_parents={i: tuple(tree.ancestors(i)) for i in indexes_used if tree.ancestors(i)},
     )
+
+
+def index_serving(plan: PlanFacts, expected: str) -> str | None:
+    """The index in the plan that serves an expected one: itself, or a partition's index attached to it
+    (an index on a partitioned table is used through its partitions' indexes). ``schema.`` is ignored."""
+    wanted = expected.rsplit(".", 1)[-1].strip('"')
+    if wanted in plan.indexes_used:
+        return wanted
+    return next((used for used in plan.indexes_used if wanted in plan.index_parents.get(used, ())), None)
 
 
 def plan_shape(facts: PlanFacts) -> list[str]:
@@ -332,7 +388,9 @@ def _unique(items: Iterable[str | None]) -> tuple[str, ...]:
 # -- facts -----------------------------------------------------------------------------------------
 
 
-def _large_seq_scans(nodes: list[PlanNode], table_rows: Mapping[str, int], threshold: int) -> tuple[SeqScan, ...]:
+def _large_seq_scans(
+    nodes: list[PlanNode], table_rows: Mapping[str, int], threshold: int, tree: PartitionTree
+) -> tuple[SeqScan, ...]:
     found: dict[str, SeqScan] = {}
     for node in nodes:
         if node.node_type != "Seq Scan" or not node.relation or node.relation in found:
@@ -341,8 +399,23 @@ def _large_seq_scans(nodes: list[PlanNode], table_rows: Mapping[str, int], thres
         if rows is None and node.actual_rows is not None and node.loops:
             rows = round((node.actual_rows + node.rows_removed_by_filter) * node.loops)
         if rows is not None and rows > threshold:
-            found[node.relation] = SeqScan(node.relation, rows)
+            parents = tree.ancestors(node.relation)
+            found[node.relation] = SeqScan(node.relation, rows, parents[-1] if parents else None)
     return tuple(found.values())
+
+
+def _partition_scans(nodes: list[PlanNode], tree: PartitionTree) -> tuple[PartitionScan, ...]:
+    """Per partitioned table, the partitions the plan read (executed, when the plan was analyzed)."""
+    scanned: dict[str, list[str]] = {}
+    for node in nodes:
+        ancestors = tree.ancestors(node.relation) if node.relation else []
+        if ancestors and (node.actual_rows is None or node.executed):
+            partitions = scanned.setdefault(ancestors[-1], [])
+            if node.relation not in partitions:
+                partitions.append(node.relation)  # type: ignore[arg-type]
+    return tuple(
+        PartitionScan(table, tuple(parts), tree.leaf_counts.get(table, len(parts))) for table, parts in scanned.items()
+    )
 
 
 def _misestimates(node: PlanNode, early_stop: bool) -> Iterator[Misestimate]:

@@ -30,6 +30,7 @@ FINGERPRINT_SETTINGS = (
     "default_statistics_target",
     "enable_seqscan",
     "server_version_num",
+    "search_path",  # how the catalog's unqualified table names resolved
 )
 
 

@@ -198,11 +198,19 @@ def query_seed(seed: int, query: Query) -> int:
 
 
 def _estimated_row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The planner's row estimates per table, a partitioned table's summed over its partitions (which are not
+    listed themselves); keyed by the name a query uses: bare when search_path finds it, else ``schema.name``."""
     rows = conn.execute(
-        "SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class "
-        "WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace"
+        """SELECT n.nspname, c.relname, pg_table_is_visible(c.oid),
+                  CASE WHEN c.relkind = 'p'
+                       THEN (SELECT coalesce(sum(greatest(l.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t
+                             JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)
+                       ELSE greatest(c.reltuples, 0) END::bigint
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"""
     ).fetchall()
-    return {name: int(count) for name, count in rows}
+    return {name if visible else f"{schema}.{name}": int(count) for schema, name, visible, count in rows}
 
 
 def _git_commit() -> str | None:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from harness.catalog import Query
 from harness.measure import MIN_SAMPLES_FOR_P95, Measurement
-from harness.plans import Misestimate, PlanFacts
+from harness.plans import Misestimate, PlanFacts, index_serving
 from harness.stats import PERCENTILE_METHOD, Summary
 
 Status = Literal["pass", "fail", "warn"]
@@ -88,8 +88,9 @@ def judge(
     for index in required:
         if measurement.plan is None:
             continue
-        if index in used:
-            checks.append(Check(f"index:{index}", "pass", f"plan uses {index}"))
+        serving = index_serving(measurement.plan, index)
+        if serving is not None:
+            checks.append(Check(f"index:{index}", "pass", f"plan uses {_serving_text(serving, index)}"))
         else:
             found = ", ".join(sorted(used)) or "no index"
             checks.append(
@@ -110,7 +111,8 @@ def judge(
                 Check(
                     f"index:{index}",
                     "pass",
-                    f"{index} usable (tables too small for the planner to prefer it)",
+                    f"{_serving_text(result.via or index, index)} usable"
+                    " (tables too small for the planner to prefer it)",
                 )
             )
         else:
@@ -130,6 +132,12 @@ def judge(
         warnings.append(f"connection lost mid-measurement; retried {measurement.retried}x")
     status: Status = "fail" if any(c.status == "fail" for c in checks) else "warn" if warnings else "pass"
     return QueryVerdict(measurement.query, status, tuple(checks), tuple(warnings))
+
+
+def _serving_text(serving: str, expected: str) -> str:
+    """ "orders_2024_created_idx (partition of expected orders_created_idx)" when a child index served."""
+    bare = expected.rsplit(".", 1)[-1]
+    return serving if serving == bare else f"{serving} (partition of expected {bare})"
 
 
 def actionable_misestimates(plan: PlanFacts, limit: int = 3) -> list[Misestimate]:

@@ -218,3 +218,15 @@ def test_garbled_files_through_the_cli_are_exit_2_with_one_line(tmp_path: Path) 
         assert checked.returncode == 2 and "Traceback" not in checked.stdout + checked.stderr
         assert f"{path.name}:" in checked.stdout and "config_error" in checked.stdout
     assert not (tmp_path / "reports").exists()
+
+
+def test_garbled_schema_ddl_is_read_or_refused_cleanly(tmp_path: Path) -> None:
+    """pg_dump output and hand-written DDL, garbled: read (what cannot be parsed is listed) or refused in one
+    line (an unreadable file), never a crash."""
+    originals = [*sorted((REPO / "tests" / "fixtures" / "schemas").glob("*.sql")), REPO / "scenarios" / "schema.sql"]
+    path = tmp_path / "schema.sql"
+    for case in range(CASES // 3):
+        data, how = mutant(originals, case)
+        path.write_bytes(data)
+        loaded = load_or_refuse(lambda p: load_schema_ddl(p, []), path, how)
+        assert loaded is None or all(u.line >= 1 and u.kind for u in loaded.unread), how  # type: ignore[attr-defined]

@@ -8,7 +8,18 @@ from typing import Any
 
 import pytest
 
-from harness.plans import Misestimate, PlanFacts, SeqScan, Spill, plan_diff, plan_facts, plan_shape
+from harness.plans import (
+    Misestimate,
+    PartitionScan,
+    PartitionTree,
+    PlanFacts,
+    SeqScan,
+    Spill,
+    index_serving,
+    plan_diff,
+    plan_facts,
+    plan_shape,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plans"
 ALL_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.json"))
@@ -281,3 +292,46 @@ def test_swapped_join_sides_show_as_moved() -> None:
         return plan_facts([{"Plan": node("Hash Join", 5, 5, Plans=scans)}])
 
     assert plan_diff(join("a", "b"), join("b", "a")) == ["moved in plan: Seq Scan on b"]
+
+
+def _scan(node_type: str, relation: str, index: str | None = None, rows: int = 50_000, loops: int = 1) -> dict:
+    node = {"Node Type": node_type, "Relation Name": relation, "Plan Rows": rows, "Actual Rows": rows}
+    return {**node, "Actual Loops": loops, **({"Index Name": index} if index else {})}
+
+
+PARTITIONS = PartitionTree(
+    {"orders_2025": "orders", "orders_2026": "orders", "o26_customer_idx": "orders_customer_idx"}, {"orders": 3}
+)
+
+
+def test_partitions_name_their_parent_and_pruning_is_counted() -> None:
+    plan = {
+        "Plan": {
+            "Node Type": "Append",
+            "Plan Rows": 50_001,
+            "Actual Rows": 50_001,
+            "Actual Loops": 1,
+            "Plans": [
+                _scan("Seq Scan", "orders_2026"),
+                _scan("Index Scan", "orders_2025", "orders_2025_pkey", rows=1),
+                _scan("Seq Scan", "orders_2027", loops=0),  # runtime-pruned: never executed
+            ],
+        }
+    }
+    tree = PartitionTree({**PARTITIONS.parents, "orders_2027": "orders"}, {"orders": 3})
+    facts = plan_facts(plan, partitions=tree)
+    assert facts.large_seq_scans == (SeqScan("orders_2026", 50_000, "orders"),)
+    assert str(facts.large_seq_scans[0]) == "Seq Scan on orders_2026 (partition of orders) (50000 rows)"
+    assert facts.partitions == (PartitionScan("orders", ("orders_2026", "orders_2025"), 3),)
+    assert str(facts.partitions[0]) == "orders: 2 of 3 partitions scanned"
+    assert PlanFacts.from_dict(json.loads(json.dumps(facts.as_dict()))) == facts
+
+
+def test_an_expected_parent_index_is_served_by_a_partition_index() -> None:
+    plan = {"Plan": _scan("Index Scan", "orders_2026", "o26_customer_idx", rows=20)}
+    facts = plan_facts(plan, partitions=PARTITIONS)
+    assert index_serving(facts, "orders_customer_idx") == "o26_customer_idx"
+    assert index_serving(facts, "sales.orders_customer_idx") == "o26_customer_idx"
+    assert index_serving(facts, "o26_customer_idx") == "o26_customer_idx"
+    assert index_serving(facts, "orders_other_idx") is None
+    assert index_serving(plan_facts(plan), "orders_customer_idx") is None  # without the tree: no match
