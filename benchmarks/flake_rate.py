@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.db import resolve
 from harness.measure import MeasureOptions
-from harness.run import Progress, RunOptions, prepare_database, run
+from harness.run import RunOptions, run, workload_of
 
 
 def gate(status: str) -> str:
@@ -59,7 +59,7 @@ def main() -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     try:
-        prepare_database(target.dsn, options, Progress())  # seed once, outside the measured runs
+        workload_of(options, target.dsn).prepare()  # seed once, outside the measured runs
         for k in range(args.runs):
             result = run(target.dsn, options)
             for q in result.queries:

@@ -2,13 +2,14 @@
 
 Exit codes (every command): 0 passed · 1 a performance/plan check failed · 2 bad input · 3 database or
 environment failure · 130 interrupted (143 on SIGTERM).
+
+Each command imports its library module when it runs, so `harness --help` and `harness db …` start fast.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
-import re
 import signal
 import sys
 import traceback
@@ -149,9 +150,11 @@ def db_status() -> int:
 
 
 @db_group.command("url")
-def db_url() -> int:
-    """Print the cluster's DSN (starting it, and keeping it running)."""
-    out.print(_embedded().ensure_running(persistent=True))
+@click.option("--libpq", is_flag=True, help="Print a libpq key=value string instead of a postgresql:// URL.")
+def db_url(libpq: bool) -> int:
+    """Print the cluster's postgresql:// URL, for DATABASE_URL (starting it, and keeping it running)."""
+    dsn = _embedded().ensure_running(persistent=True)
+    out.print(db.redact(dsn) if libpq else db.url(dsn), markup=False)
     return 0
 
 
@@ -179,12 +182,13 @@ def db_destroy(yes: bool) -> int:
 @database_options
 def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
     """Seed a tier deterministically (replacing the harness's tables atomically)."""
-    from harness import seed as seeding
     from harness.config import load_tier
+    from harness.seed import seed
+    from harness.seed import verify as verify_seed
     from harness.strategies import load_strategy
 
     if verify:
-        result = seeding.verify(session.target.dsn)
+        result = verify_seed(session.target.dsn)
         for problem in result.problems:
             (out if problem.startswith("note:") else err).print(problem)
         out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
@@ -193,7 +197,7 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
     load_strategy(strategy)
     dsn = session.target.dsn
     with _table_progress() as on_progress:
-        manifest = seeding.seed(dsn, chosen_tier, seed_value, strategy, force=force, on_progress=on_progress)
+        manifest = seed(dsn, chosen_tier, seed_value, strategy, force=force, on_progress=on_progress)
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
@@ -225,7 +229,7 @@ def indexes_list() -> int:
 @database_options
 def indexes_apply(strategy: str, force: bool, session: Session) -> int:
     """Switch the seeded data to STRATEGY's indexes."""
-    from harness.strategies import switch_strategy
+    from harness.seed import switch_strategy
 
     applied = switch_strategy(session.target.dsn, strategy, force=force)
     out.print(
@@ -314,9 +318,11 @@ def run_command(
     """Measure every query: EXPLAIN ANALYZE + timed runs, gate p95 and index use, write reports."""
     from harness import paths
     from harness.measure import MeasureOptions
-    from harness.report import write_reports
-    from harness.run import RunOptions, run
+    from harness.run import RunOptions, run, selected_catalog
+    from harness.workload import run_id as new_run_id
 
+    reports_dir = reports_dir or paths.reports_dir()
+    run_id = new_run_id(run_id)  # the folder is known before the run starts, to name it when it stops
     options = RunOptions(
         tier=tier,
         seed=seed_value,
@@ -328,27 +334,19 @@ def run_command(
         allow_few_samples=allow_few_samples,
         seed_if_needed=not no_seed,
         force=force,
+        reports_dir=reports_dir,
         run_id=run_id,
     )
-    # Validate the catalog and names before touching the database (bad input is exit 2, not 3).
-    from harness.run import selected_catalog
-
-    selected_catalog(options)
+    selected_catalog(options)  # validate the catalog and names before touching the database (exit 2, not 3)
     target = session.target
     label = "embedded" if target.server else target.display
-    holder: dict[str, Path] = {}
-
-    def write(result):  # type: ignore[no-untyped-def]
-        directory = (reports_dir or paths.reports_dir()) / result.run_id
-        holder["dir"] = write_reports(result, directory, html=result.finished_at is not None)
-
     display = _RunDisplay()
     try:
-        result = run(target.dsn, options, display.progress(), label, write)
+        result = run(target.dsn, options, display.progress(), label)
     finally:
         display.close()
-        if "dir" in holder:
-            err.print(f"reports: {holder['dir']}")
+        if (reports_dir / run_id).is_dir():
+            err.print(f"reports: {reports_dir / run_id}")
     _print_run_table(result)
     for q in result.queries:  # hyperfine's habit: results on stdout, what makes them suspect on stderr
         for warning in q.verdict.warnings:
@@ -362,9 +360,12 @@ def run_command(
 
 
 def _safe_run_id(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
-        raise click.BadParameter("use letters, digits, '.', '_' and '-' only (it names a folder)")
-    return value
+    from harness.workload import check_run_id
+
+    try:
+        return None if value is None else check_run_id(value)
+    except HarnessError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 class _RunDisplay:
@@ -385,13 +386,19 @@ class _RunDisplay:
             p95 = f"p95 {q.summary.p95:.2f} ms" if q.summary else (q.measurement.error or "no samples")
             err.print(f"  {q.verdict.status.upper():4}  {q.name}  {p95}")
 
-        return Progress(query_started=started, query_finished=finished, seeding=self._say)
+        return Progress(query_started=started, query_finished=finished, seeding=self._note)
 
     def _say(self, message: str) -> None:
         if self.status:
             self.status.update(message)
         else:
             err.print(message)
+
+    def _note(self, message: str) -> None:
+        """A line that stays (why the data is re-seeded), and the status meanwhile."""
+        err.print(message, markup=False)
+        if self.status:
+            self.status.update(message)
 
     def close(self) -> None:
         if self.status:
@@ -423,6 +430,34 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
 
 
 # -- load -----------------------------------------------------------------------------------------
+
+
+class _LoadDisplay:
+    """Live progress while Locust runs: a status line on a terminal, else a line every few seconds (stderr)."""
+
+    EVERY_S = 5.0
+
+    def __init__(self) -> None:
+        self.status = err.status("starting Locust") if err.is_terminal else None
+        if self.status:
+            self.status.start()
+        self.last = float("-inf")
+
+    def tick(self, snap) -> None:  # type: ignore[no-untyped-def]
+        p95 = f"{snap.p95_ms:.1f} ms" if snap.p95_ms is not None else "-"
+        line = (
+            f"load {snap.elapsed_s:.0f}/{snap.duration_s:.0f} s  {snap.requests_per_s:,.1f} req/s  "
+            f"p95 {p95} (Locust, rounded)  {snap.requests:,} requests  failures {snap.failures:,}"
+        )
+        if self.status:
+            self.status.update(line)
+        elif snap.elapsed_s - self.last >= self.EVERY_S:
+            self.last = snap.elapsed_s
+            err.print(line, markup=False)
+
+    def close(self) -> None:
+        if self.status:
+            self.status.stop()
 
 
 @cli.command("load")
@@ -497,7 +532,8 @@ def load_command(
     session: Session,
 ) -> int:
     """Drive the query catalog with Locust users (headless, bounded): throughput, p95, failures, gate."""
-    from harness.load.runner import LoadOptions, LoadProgress, parse_duration, run_load, validate
+    from harness.load.results import LoadOptions
+    from harness.load.runner import LoadProgress, parse_duration, run_load, validate
 
     options = LoadOptions(
         users=users,
@@ -522,8 +558,12 @@ def load_command(
     )
     validate(options)  # bad input is exit 2 before any database work
     target = session.target
-    progress = LoadProgress(message=lambda text: err.print(text), tick=lambda done, total: None)
-    result = run_load(target.dsn, options, progress, "embedded" if target.server else target.display)
+    display = _LoadDisplay()
+    try:
+        progress = LoadProgress(message=lambda text: err.print(text, markup=False), tick=display.tick)
+        result = run_load(target.dsn, options, progress, "embedded" if target.server else target.display)
+    finally:
+        display.close()
     err.print(f"reports: {result.directory}")
     for q in [*result.queries, result.total]:
         if q is None:
@@ -577,13 +617,12 @@ def compare_command(
     session: Session,
 ) -> int:
     """Compare index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
-    import datetime as dt
-
     from harness import compare, paths
     from harness.report.compare_report import render_compare_text, write_compare_reports
     from harness.results import load_run
+    from harness.workload import run_id
 
-    directory = (reports_dir or paths.reports_dir()) / dt.datetime.now(dt.UTC).strftime("compare-%Y%m%dT%H%M%SZ")
+    directory = (reports_dir or paths.reports_dir()) / run_id(prefix="compare-")
     if runs:
         if len(runs) != 2 or strategies or what_if_sql:
             raise click.UsageError("give two run.json files (BASE CAND), or --strategies / --what-if, not both")
@@ -635,11 +674,11 @@ def _what_if(
     session: Session, sqls: tuple[str, ...], queries_dir: Path | None, only: tuple[str, ...], tier: str, seed: int
 ) -> int:
     from harness.report.compare_report import render_what_if_text
-    from harness.run import RunOptions, selected_catalog
     from harness.whatif import what_if
+    from harness.workload import Workload
 
-    catalog = selected_catalog(RunOptions(tier=tier, seed=seed, queries_dir=queries_dir, only=only))
-    results = what_if(session.target.dsn, list(sqls), catalog.queries, seed)
+    workload = Workload.resolve(tier=tier, seed=seed, queries_dir=queries_dir, only=only)
+    results = what_if(session.target.dsn, list(sqls), workload.catalog.queries, seed)
     out.print(render_what_if_text(results), markup=False)
     return 0
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode
 
 from harness.errors import DatabaseError, InputError
 
@@ -75,6 +76,22 @@ def validate_dsn(dsn: str) -> None:
         conninfo.conninfo_to_dict(dsn)
     except Exception as exc:  # psycopg raises ProgrammingError with libpq's text
         raise InputError(f"malformed DSN {redact(dsn)!r}: {_first_line(str(exc))}") from None
+
+
+def url(dsn: str) -> str:
+    """The ``postgresql://`` URL of a DSN (what DATABASE_URL expects), without any password in it."""
+    from psycopg import conninfo
+
+    parts = {k: v for k, v in conninfo.conninfo_to_dict(dsn).items() if k != "password" and v is not None}
+    user = quote(str(parts.pop("user", "")), safe="")
+    host = str(parts.pop("host", ""))
+    port = parts.pop("port", None)
+    dbname = quote(str(parts.pop("dbname", "")), safe="")
+    netloc = (f"{user}@" if user else "") + (quote(host, safe="") if host.startswith("/") else host)
+    if port:
+        netloc += f":{port}"
+    query = f"?{urlencode(parts)}" if parts else ""
+    return f"postgresql://{netloc}/{dbname}{query}"
 
 
 def connect(dsn: str, *, autocommit: bool = True, application_name: str = "harness") -> psycopg.Connection:
