@@ -182,22 +182,25 @@ def db_destroy(yes: bool) -> int:
 @database_options
 def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
     """Seed a tier deterministically (replacing the harness's tables atomically)."""
+    from harness import api
     from harness.config import load_tier
-    from harness.seed import seed
-    from harness.seed import verify as verify_seed
     from harness.strategies import load_strategy
 
+    where = {"dsn": session.dsn_option, "pg_bin": session.pg_bin}
     if verify:
-        result = verify_seed(session.target.dsn)
+        result = api.seed(verify=True, **where)
+        assert isinstance(result, api.VerifyResult)
         for problem in result.problems:
             (out if problem.startswith("note:") else err).print(problem)
         out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
         return 0 if result.intact else 1
-    chosen_tier = load_tier(tier)  # bad names and files are reported before the progress display starts
+    load_tier(tier)  # bad names and files are reported before the progress display starts
     load_strategy(strategy)
-    dsn = session.target.dsn
     with _table_progress() as on_progress:
-        manifest = seed(dsn, chosen_tier, seed_value, strategy, force=force, on_progress=on_progress)
+        manifest = api.seed(
+            tier=tier, seed=seed_value, strategy=strategy, force=force, on_progress=on_progress, **where
+        )
+    assert isinstance(manifest, api.Manifest)
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
@@ -263,19 +266,10 @@ def check_command(
     dsn: str | None,
 ) -> int:
     """Check every query's SQL statically (sqlglot): errors, read-only, parameters, lint rules."""
-    from harness import paths
-    from harness.check import run_check
+    from harness import api
 
-    scenarios = paths.scenarios_dir()
-    if dsn:
-        db.validate_dsn(dsn)
-    text, code = run_check(
-        queries_dir or paths.queries_dir(),
-        schema_sql or scenarios / "schema.sql",
-        strategies_dir or scenarios / "strategies",
-        dsn,
-        fmt,
-        strict,
+    text, code = api.check(
+        queries_dir=queries_dir, schema_sql=schema_sql, strategies_dir=strategies_dir, fmt=fmt, strict=strict, dsn=dsn
     )
     click.echo(text, nl=not text.endswith("\n"))
     return code
@@ -316,33 +310,32 @@ def run_command(
     session: Session,
 ) -> int:
     """Measure every query: EXPLAIN ANALYZE + timed runs, gate p95 and index use, write reports."""
-    from harness import paths
-    from harness.measure import MeasureOptions
-    from harness.run import RunOptions, run, selected_catalog
+    from harness import api, paths
     from harness.workload import run_id as new_run_id
 
     reports_dir = reports_dir or paths.reports_dir()
     run_id = new_run_id(run_id)  # the folder is known before the run starts, to name it when it stops
-    options = RunOptions(
-        tier=tier,
-        seed=seed_value,
-        strategy=strategy,
-        queries_dir=queries_dir,
-        only=only,
-        budget_ms=budget_ms,
-        measure=MeasureOptions(iterations=iterations, warmup=warmup, prepare=prepare),
-        allow_few_samples=allow_few_samples,
-        seed_if_needed=not no_seed,
-        force=force,
-        reports_dir=reports_dir,
-        run_id=run_id,
-    )
-    selected_catalog(options)  # validate the catalog and names before touching the database (exit 2, not 3)
-    target = session.target
-    label = "embedded" if target.server else target.display
     display = _RunDisplay()
     try:
-        result = run(target.dsn, options, display.progress(), label)
+        result = api.run(
+            tier=tier,
+            seed=seed_value,
+            strategy=strategy,
+            queries_dir=queries_dir,
+            only=only,
+            iterations=iterations,
+            warmup=warmup,
+            budget_ms=budget_ms,
+            prepare=prepare,
+            allow_few_samples=allow_few_samples,
+            no_seed=no_seed,
+            force=force,
+            reports_dir=reports_dir,
+            run_id=run_id,
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
+            progress=display.progress(),
+        )
     finally:
         display.close()
         if (reports_dir / run_id).is_dir():
@@ -532,36 +525,35 @@ def load_command(
     session: Session,
 ) -> int:
     """Drive the query catalog with Locust users (headless, bounded): throughput, p95, failures, gate."""
-    from harness.load.results import LoadOptions
-    from harness.load.runner import LoadProgress, parse_duration, run_load, validate
+    from harness import api
+    from harness.load.runner import LoadProgress
 
-    options = LoadOptions(
-        users=users,
-        spawn_rate=spawn_rate,
-        duration_s=parse_duration(duration),
-        processes=processes,
-        role=role or "local",
-        master_host=master_host,
-        master_port=master_port,
-        expect_workers=expect_workers,
-        tier=tier,
-        seed=seed_value,
-        strategy=strategy,
-        queries_dir=queries_dir,
-        only=only,
-        param_pool=param_pool,
-        p95_budget_ms=p95_budget_ms,
-        max_failure_rate=max_failure_rate,
-        seed_if_needed=not no_seed,
-        force=force,
-        reports_dir=reports_dir,
-    )
-    validate(options)  # bad input is exit 2 before any database work
-    target = session.target
     display = _LoadDisplay()
     try:
-        progress = LoadProgress(message=lambda text: err.print(text, markup=False), tick=display.tick)
-        result = run_load(target.dsn, options, progress, "embedded" if target.server else target.display)
+        result = api.load(
+            users=users,
+            spawn_rate=spawn_rate,
+            duration=duration,
+            processes=processes,
+            role=role,  # type: ignore[arg-type]
+            master_host=master_host,
+            master_port=master_port,
+            expect_workers=expect_workers,
+            tier=tier,
+            seed=seed_value,
+            strategy=strategy,
+            queries_dir=queries_dir,
+            only=only,
+            param_pool=param_pool,
+            p95_budget_ms=p95_budget_ms,
+            max_failure_rate=max_failure_rate,
+            no_seed=no_seed,
+            force=force,
+            reports_dir=reports_dir,
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
+            progress=LoadProgress(message=lambda text: err.print(text, markup=False), tick=display.tick),
+        )
     finally:
         display.close()
     err.print(f"reports: {result.directory}")
@@ -617,40 +609,21 @@ def compare_command(
     session: Session,
 ) -> int:
     """Compare index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
-    from harness import compare, paths
-    from harness.report.compare_report import render_compare_text, write_compare_reports
-    from harness.results import load_run
+    from harness import api, paths
+    from harness.compare import CompareProgress
+    from harness.report.compare_report import render_compare_text, render_what_if_text
     from harness.workload import run_id
 
-    directory = (reports_dir or paths.reports_dir()) / run_id(prefix="compare-")
-    if runs:
-        if len(runs) != 2 or strategies or what_if_sql:
-            raise click.UsageError("give two run.json files (BASE CAND), or --strategies / --what-if, not both")
-        threshold = compare.parse_max_regression(max_regression)
-        result = compare.compare_runs(load_run(runs[0]), load_run(runs[1]), threshold, allow_mismatch)
-        out.print(render_compare_text(result), markup=False)
-        err.print(f"reports: {write_compare_reports(result, directory)}")
-        return result.exit_code
-    if what_if_sql:
-        return _what_if(session, what_if_sql, queries_dir, only, tier, seed_value)
-    if not strategies:
-        raise click.UsageError("nothing to compare: pass BASE CAND run files, --strategies a,b,… or --what-if SQL")
-    names = [name.strip() for name in strategies.split(",") if name.strip()]
-    if len(names) < 2:
-        raise click.UsageError("--strategies needs at least two names, e.g. none,baseline,tuned")
-    progress = compare.CompareProgress(
+    reports_dir = reports_dir or paths.reports_dir()
+    progress = CompareProgress(
         message=lambda text: err.print(text),
         measured=lambda done, total, query, strategy: err.print(f"  [{done}/{total}] {strategy}: {query}"),
     )
-    holder: dict[str, Path] = {}
-
-    def write(comparison: compare.StrategyComparison) -> None:  # rewritten after each round, like `run`
-        holder["dir"] = write_compare_reports(comparison, directory, html=comparison.finished_at is not None)
-
+    name = run_id(prefix="compare-")
     try:
-        result = compare.compare_strategies(
-            session.target.dsn,
-            names,
+        result = api.compare(
+            runs,
+            strategies=strategies,
             tier=tier,
             seed=seed_value,
             queries_dir=queries_dir,
@@ -658,29 +631,24 @@ def compare_command(
             iterations=iterations,
             warmup=warmup,
             rounds=rounds,
+            what_if_sql=what_if_sql,
+            max_regression=max_regression,
+            allow_mismatch=allow_mismatch,
             force=force,
+            reports_dir=reports_dir,
+            run_id=name,
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
             progress=progress,
-            database_label="embedded" if session.target.server else session.target.display,
-            write=write,
         )
     finally:
-        if "dir" in holder:
-            err.print(f"reports: {holder['dir']}")
+        if (reports_dir / name).is_dir():
+            err.print(f"reports: {reports_dir / name}")
+    if isinstance(result, list):
+        out.print(render_what_if_text(result), markup=False)
+        return 0
     out.print(render_compare_text(result), markup=False)
     return result.exit_code
-
-
-def _what_if(
-    session: Session, sqls: tuple[str, ...], queries_dir: Path | None, only: tuple[str, ...], tier: str, seed: int
-) -> int:
-    from harness.report.compare_report import render_what_if_text
-    from harness.whatif import what_if
-    from harness.workload import Workload
-
-    workload = Workload.resolve(tier=tier, seed=seed, queries_dir=queries_dir, only=only)
-    results = what_if(session.target.dsn, list(sqls), workload.catalog.queries, seed)
-    out.print(render_what_if_text(results), markup=False)
-    return 0
 
 
 @cli.command("import-benchmark")

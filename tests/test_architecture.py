@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,8 +142,10 @@ LIBRARY_CALLS = {
     "compare": "compare",
     "load": "load",
 }
-# Options that only concern the terminal, not the library call.
-CLI_ONLY = {"help", "fmt", "debug"}  # --format renders findings as text/json/github: the CLI's output
+# Options that only concern the terminal, not the library call (none today beyond --help / --debug).
+CLI_ONLY = {"help", "debug"}
+# Click destinations named apart from their keyword (``seed`` is also the command's module name there).
+KEYWORD_OF = {"seed_value": "seed"}
 
 
 def test_every_api_name_is_exported() -> None:
@@ -156,8 +160,28 @@ def test_every_cli_option_is_a_keyword_argument_of_the_library_call(command: str
     function = getattr(harness, LIBRARY_CALLS[command])
     parameters = inspect.signature(function).parameters
     keywords = {name for name, p in parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    options = {harness.api.keyword_of(p.name) for p in click_command.params if p.name not in CLI_ONLY}
+    options = {KEYWORD_OF.get(p.name, p.name) for p in click_command.params if p.name and p.name not in CLI_ONLY}
     assert isinstance(click_command, click.Command)
     assert options, command
     missing = sorted(options - keywords)
     assert not missing, f"harness {command}: options without a keyword in harness.{LIBRARY_CALLS[command]}: {missing}"
+
+
+def test_importing_a_submodule_keeps_the_api_function() -> None:
+    import importlib
+
+    importlib.import_module("harness.run")
+    importlib.import_module("harness.load.runner")
+    from harness import load, run
+
+    assert run.__module__ == "harness.api" and load.__module__ == "harness.api"
+    assert harness.compare.__module__ == "harness.api"
+    assert importlib.import_module("harness.run").RunOptions is harness.RunOptions
+
+
+def test_import_harness_is_cheap_and_imports_no_driver() -> None:
+    """The pytest plugin loads in every pytest session, and Locust must patch before psycopg is imported."""
+    code = "import sys, harness, harness.pytest_plugin, harness.querylayer; print(sorted(m for m in sys.modules " \
+           "if m.split('.')[0] in ('psycopg', 'sqlglot', 'matplotlib', 'scipy', 'faker')))"  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
