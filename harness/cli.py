@@ -12,10 +12,11 @@ import atexit
 import functools
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -30,6 +31,9 @@ from harness.errors import (
     Interrupted,
     os_error_fix,
 )
+
+if TYPE_CHECKING:
+    from harness.load.runner import LoadSnapshot
 
 # Outside a terminal (CI logs) rich would wrap at 80 columns; give tables room instead.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -436,7 +440,7 @@ class _LoadDisplay:
             self.status.start()
         self.last = float("-inf")
 
-    def tick(self, snap) -> None:  # type: ignore[no-untyped-def]
+    def tick(self, snap: LoadSnapshot) -> None:
         p95 = f"{snap.p95_ms:.1f} ms" if snap.p95_ms is not None else "-"
         line = (
             f"load {snap.elapsed_s:.0f}/{snap.duration_s:.0f} s  {snap.requests_per_s:,.1f} req/s  "
@@ -444,8 +448,8 @@ class _LoadDisplay:
         )
         if self.status:
             self.status.update(line)
-        elif snap.elapsed_s - self.last >= self.EVERY_S:
-            self.last = snap.elapsed_s
+        elif time.monotonic() - self.last >= self.EVERY_S:
+            self.last = time.monotonic()
             err.print(line, markup=False)
 
     def close(self) -> None:
