@@ -1,7 +1,8 @@
 """Where the database is and how to talk to it: DSN resolution, connections, password redaction.
 
 Order: ``--dsn`` / ``HARNESS_DSN``, then ``DATABASE_URL``, then libpq's ``PG*`` variables, and
-otherwise the embedded cluster (see ``harness.server``).
+otherwise the embedded cluster (see ``harness.server``). psycopg is imported inside the functions: Locust
+processes import this module, and gevent must patch the standard library before psycopg is imported.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from harness.errors import DatabaseError, InputError
+from harness.server import EmbeddedServer
 
 if TYPE_CHECKING:
     import psycopg
-
-    from harness.server import EmbeddedServer
 
 LIBPQ_TARGET_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGSERVICE")
 CONNECT_TIMEOUT_S = 10
@@ -55,8 +55,6 @@ def resolve(dsn: str | None = None, project: Path | None = None, pg_bin: str | N
     if chosen is not None:
         validate_dsn(chosen[0])
         return Target(dsn=chosen[0], source=chosen[1])
-    from harness.server import EmbeddedServer
-
     server = EmbeddedServer(harness_home(project), pg_bin=pg_bin)
     return Target(dsn=server.ensure_running(), source="embedded", server=server)
 

@@ -185,3 +185,11 @@ def test_import_harness_is_cheap_and_imports_no_driver() -> None:
            "if m.split('.')[0] in ('psycopg', 'sqlglot', 'matplotlib', 'scipy', 'faker')))"  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_readme_code_map_lists_exactly_the_modules() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme.split("## Code map", 1)[1].split("\n## ", 1)[0]
+    listed = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+    actual = {str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")}
+    assert listed == actual, f"missing from README: {sorted(actual - listed)}; gone: {sorted(listed - actual)}"
