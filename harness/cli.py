@@ -535,6 +535,8 @@ def load_command(
     display = _LoadDisplay()
     try:
         result = api.load(
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
             users=users,
             spawn_rate=spawn_rate,
             duration=duration,
@@ -554,8 +556,6 @@ def load_command(
             no_seed=no_seed,
             force=force,
             reports_dir=reports_dir,
-            dsn=session.dsn_option,
-            pg_bin=session.pg_bin,
             progress=LoadProgress(message=lambda text: err.print(text, markup=False), tick=display.tick),
         )
     finally:

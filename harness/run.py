@@ -56,7 +56,7 @@ def run(
 
     ``write`` defaults to writing the reports into ``options.reports_dir``/<run-id>/ when that is set."""
     progress = progress or Progress()
-    workload = workload_of(options, dsn, database_label)
+    workload = Workload.of(options, dsn, database_label)
     result = RunResult(
         run_id=run_id(options.run_id), started_at=now_iso(), environment=None, options=_options_dict(options)
     )
@@ -83,24 +83,9 @@ def run(
     return result
 
 
-def workload_of(options: RunOptions, dsn: str = "", database_label: str = "") -> Workload:
-    """The run's workload, validated before any connection (see ``Workload.resolve``)."""
-    return Workload.resolve(
-        dsn,
-        tier=options.tier,
-        seed=options.seed,
-        strategy=options.strategy,
-        queries_dir=options.queries_dir,
-        only=options.only,
-        seed_if_needed=options.seed_if_needed,
-        force=options.force,
-        database_label=database_label,
-    )
-
-
 def selected_catalog(options: RunOptions) -> Catalog:
     """The catalog to measure, validated with the tier and strategy names before any connection."""
-    return workload_of(options).catalog
+    return Workload.of(options).catalog
 
 
 def report_writer(reports_dir: Path | None) -> Callable[[RunResult], None]:

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness import paths
 from harness.catalog import Catalog, Query, load_catalog
@@ -31,6 +31,25 @@ from harness.seed.generate import GENERATOR_VERSION
 from harness.strategies import load_strategy
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class WorkloadOptions(Protocol):
+    """What `run` and `load` options (``RunOptions``, ``LoadOptions``) say about the workload."""
+
+    @property
+    def tier(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def strategy(self) -> str | None: ...
+    @property
+    def queries_dir(self) -> Path | None: ...
+    @property
+    def only(self) -> tuple[str, ...]: ...
+    @property
+    def seed_if_needed(self) -> bool: ...
+    @property
+    def force(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -84,9 +103,20 @@ class Workload:
             force=force,
         )
 
-    def on(self, dsn: str, database_label: str = "") -> Workload:
-        """This workload on the database at ``dsn`` (resolved after the input was validated)."""
-        return replace(self, dsn=dsn, database_label=database_label or redact(dsn))
+    @classmethod
+    def of(cls, options: WorkloadOptions, dsn: str = "", database_label: str = "") -> Workload:
+        """The workload of a command's options (see ``resolve``)."""
+        return cls.resolve(
+            dsn,
+            tier=options.tier,
+            seed=options.seed,
+            strategy=options.strategy,
+            queries_dir=options.queries_dir,
+            only=options.only,
+            seed_if_needed=options.seed_if_needed,
+            force=options.force,
+            database_label=database_label,
+        )
 
     def stale(self, manifest: Manifest | None) -> str | None:
         """Why the seeded data is not this workload's (None when it is): the reason a re-seed prints."""

@@ -84,7 +84,7 @@ def validate(options: LoadOptions) -> Catalog:
         raise InputError("--processes runs a master and its workers on this machine: drop --master/--worker")
     if not 0 <= options.max_failure_rate <= 1:
         raise InputError(f"--max-failure-rate is a fraction between 0 and 1, not {options.max_failure_rate}")
-    catalog = workload_of(options).catalog
+    catalog = Workload.of(options).catalog
     if not any(q.weight > 0 for q in catalog.queries):
         raise InputError(f"no query with weight > 0 in {catalog.directory}: nothing to run")
     return catalog
@@ -105,7 +105,7 @@ def run_load(
     """
     progress = progress or LoadProgress()
     catalog = validate(options)
-    workload = workload_of(options, dsn, database_label)
+    workload = Workload.of(options, dsn, database_label)
     name, directory = _new_run_directory(options)
     result = LoadResult(name, now_iso(), options, directory)
     write = write or (lambda r: write_load_reports(r, r.directory))
@@ -132,21 +132,6 @@ def run_load(
         if directory.exists():
             write(result)
     return result
-
-
-def workload_of(options: LoadOptions, dsn: str = "", database_label: str = "") -> Workload:
-    """The load's workload, validated before any connection (see ``Workload.resolve``)."""
-    return Workload.resolve(
-        dsn,
-        tier=options.tier,
-        seed=options.seed,
-        strategy=options.strategy,
-        queries_dir=options.queries_dir,
-        only=options.only,
-        seed_if_needed=options.seed_if_needed,
-        force=options.force,
-        database_label=database_label,
-    )
 
 
 def _probe(dsn: str) -> None:
