@@ -193,7 +193,6 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
     where = {"dsn": session.dsn_option, "pg_bin": session.pg_bin}
     if verify:
         result = api.seed(verify=True, **where)
-        assert isinstance(result, api.VerifyResult)
         for problem in result.problems:
             (out if problem.startswith("note:") else err).print(problem)
         out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
@@ -204,7 +203,6 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
         manifest = api.seed(
             tier=tier, seed=seed_value, strategy=strategy, force=force, on_progress=on_progress, **where
         )
-    assert isinstance(manifest, api.Manifest)
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
