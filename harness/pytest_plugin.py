@@ -130,9 +130,12 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
     try:
         target = db.resolve(pytestconfig.getoption("harness_dsn"))
         label = "embedded" if target.server else target.display
-        workload = Workload.resolve(target.dsn, tier=tier, seed=seed, database_label=label)
+        queries, only = pytestconfig.getoption("harness_queries"), _only(pytestconfig)
+        workload = Workload.resolve(
+            target.dsn, tier=tier, seed=seed, queries_dir=queries, only=only, database_label=label
+        )
         environment = workload.environment(workload.prepare())
-        layer = QueryLayer(target.dsn, pytestconfig.getoption("harness_queries"), seed, _only(pytestconfig))
+        layer = QueryLayer(target.dsn, queries, seed, only)
     except HarnessError as exc:
         if target is not None and target.server is not None:
             target.server.release()
