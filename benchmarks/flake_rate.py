@@ -23,7 +23,8 @@ from pathlib import Path
 
 from harness.db import resolve
 from harness.measure import MeasureOptions
-from harness.run import Progress, RunOptions, prepare_database, run
+from harness.run import RunOptions, run
+from harness.workload import Workload
 
 
 def gate(status: str) -> str:
@@ -59,7 +60,7 @@ def main() -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     try:
-        prepare_database(target.dsn, options, Progress())  # seed once, outside the measured runs
+        Workload.of(options, target.dsn).prepare()  # seed once, outside the measured runs
         for k in range(args.runs):
             result = run(target.dsn, options)
             for q in result.queries:

@@ -29,10 +29,11 @@ from psycopg import sql as pgsql
 
 from harness.catalog import Query, scan_placeholders
 from harness.db import connect, resolve
-from harness.load.runner import LoadOptions, run_load
+from harness.load.results import LoadOptions
+from harness.load.runner import run_load
 from harness.querylayer import QueryLayer
-from harness.run import Progress, RunOptions, prepare_database
 from harness.server import find_binaries
+from harness.workload import Workload
 
 MAX_PGBENCH_SCRIPTS = 128  # pgbench's compile-time limit on -f files
 
@@ -111,7 +112,7 @@ def main() -> None:
 
     target = resolve(args.dsn)
     try:
-        prepare_database(target.dsn, RunOptions(tier=args.tier), Progress(seeding=print))
+        Workload.resolve(target.dsn, tier=args.tier, queries_dir=args.queries, only=only).prepare(print)
         layer = QueryLayer(target.dsn, args.queries, 42, only)
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)

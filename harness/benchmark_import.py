@@ -12,13 +12,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.environment import Environment
 from harness.errors import InputError
-from harness.results import SCHEMA_VERSION
-from harness.stats import PERCENTILE_METHOD, summarize
+from harness.measure import Measurement
+from harness.plans import PlanFacts
+from harness.report.json_report import render_json
+from harness.results import QueryResult, RunResult
+from harness.stats import summarize
+from harness.verdicts import Check, QueryVerdict
 
 
-def import_benchmark_json(source: Path) -> dict[str, Any]:
-    """The run.json document for the harness benchmarks of a pytest-benchmark JSON file."""
+def import_benchmark(source: Path) -> RunResult:
+    """The run of the harness benchmarks in a pytest-benchmark JSON file."""
     try:
         data = json.loads(source.read_text())
     except FileNotFoundError:
@@ -35,40 +40,35 @@ def import_benchmark_json(source: Path) -> dict[str, Any]:
         )
     environment = ours[0]["extra_info"].get("environment")
     queries = [_query(b, source) for b in ours]
-    statuses = {q["verdict"]["status"] for q in queries}
     started = str(data.get("datetime") or "")
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": "pytest-benchmark-" + (started.replace(":", "").replace("-", "")[:15] or source.stem),
-        "started_at": started,
-        "finished_at": started,
-        "complete": True,
-        "incomplete_reason": None,
-        "status": "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass",
-        "percentile_method": PERCENTILE_METHOD,
-        "options": {
+    return RunResult(
+        run_id="pytest-benchmark-" + (started.replace(":", "").replace("-", "")[:15] or source.stem),
+        started_at=started,
+        finished_at=started,
+        complete=True,
+        environment=Environment.from_dict(environment) if environment else None,
+        options={
             "source": "pytest-benchmark",
             "file": str(source),
             "pytest_benchmark_version": data.get("version"),
-            "rounds": len(queries[0]["samples_ms"]),
+            "rounds": len(queries[0].measurement.samples_ms),
             "tier": ours[0]["extra_info"].get("tier"),
             "seed": ours[0]["extra_info"].get("seed"),
             "skipped_benchmarks": [b.get("fullname", b.get("name")) for b in data["benchmarks"] if b not in ours],
         },
-        "environment": environment,
-        "queries": queries,
-    }
+        queries=queries,
+    )
 
 
 def write_imported_run(source: Path, destination: Path) -> Path:
     """Write the imported run.json to ``destination`` (a file, or a folder to hold run.json); its path."""
     target = destination / "run.json" if destination.is_dir() or not destination.suffix else destination
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(import_benchmark_json(source), indent=1) + "\n")
+    target.write_text(render_json(import_benchmark(source)))
     return target
 
 
-def _query(benchmark: dict[str, Any], source: Path) -> dict[str, Any]:
+def _query(benchmark: dict[str, Any], source: Path) -> QueryResult:
     info = benchmark["extra_info"]
     samples = [float(ms) for ms in info.get("samples_ms") or []]
     if not samples:
@@ -76,28 +76,24 @@ def _query(benchmark: dict[str, Any], source: Path) -> dict[str, Any]:
             f"{source}: benchmark {benchmark.get('name')!r} carries no samples_ms; "
             "re-run it with the harness pytest plugin"
         )
-    summary = summarize(samples, seed=int(info.get("seed", 0)))
-    return {
-        "name": info["query"],
-        "description": "",
-        "budget_ms": float(info["budget_ms"]),
-        "path": "",
-        "verdict": {
-            "query": info["query"],
-            "status": info.get("verdict", "pass"),
-            "checks": info.get("checks", []),
-            "warnings": info.get("warnings", []),
-        },
-        "summary": summary.as_dict(),
-        "samples_ms": samples,
-        "prepare": None,
-        "timeout_ms": None,
-        "params_example": {},
-        "rows_returned": None,
-        "plan": info.get("plan"),
-        "explain": None,
-        "usability": [],
-        "error": None,
-        "timed_out": False,
-        "retried": 0,
-    }
+    name = info["query"]
+    return QueryResult(
+        name=name,
+        description="",
+        budget_ms=float(info["budget_ms"]),
+        path="",
+        measurement=Measurement(
+            query=name,
+            prepare="",
+            timeout_ms=0,
+            samples_ms=samples,
+            plan=PlanFacts.from_dict(info["plan"]) if info.get("plan") else None,
+        ),
+        summary=summarize(samples, seed=int(info.get("seed", 0))),
+        verdict=QueryVerdict(
+            query=name,
+            status=info.get("verdict", "pass"),
+            checks=tuple(Check(**c) for c in info.get("checks", [])),
+            warnings=tuple(info.get("warnings", [])),
+        ),
+    )

@@ -467,7 +467,7 @@ def _expectation(path: Path, finder: _KeyFinder, nth: int, block: object) -> Ind
 
 
 def _lint_allow(path: Path, finder: _KeyFinder, lint: object) -> Mapping[str, str]:
-    from harness.lint import RULE_IDS
+    from harness.lint import RULE_IDS  # sqlglot is heavy: Locust processes read catalogs without it
 
     if not isinstance(lint, dict) or set(lint) - {"allow"}:
         extra = sorted(set(lint) - {"allow"}) if isinstance(lint, dict) else ["lint"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import OptimizeError, ParseError, TokenError
@@ -31,9 +32,12 @@ from harness.catalog import (
     query_files,
     scan_placeholders,
 )
+from harness.check_format import FORMATTERS, summarize
+from harness.db import connect
+from harness.ddl import load_schema_ddl
 from harness.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ConfigError, InputError
 from harness.lint import RULES, LintContext, run_lints
-from harness.schema import SchemaInfo, load_schema_ddl, load_schema_live
+from harness.schema import SchemaInfo, load_schema_live
 
 if TYPE_CHECKING:
     pass
@@ -599,10 +603,6 @@ def prepare_queries(dsn: str, queries: list[Query]) -> list[Finding]:
 
     Nothing is executed: PREPARE only parses, resolves names and types, and plans nothing yet.
     """
-    import psycopg
-
-    from harness.db import connect
-
     findings: list[Finding] = []
     with connect(dsn, autocommit=True, application_name="harness check") as conn:
         for number, query in enumerate(queries):
@@ -661,8 +661,6 @@ def run_check(
     unreadable schema file raises InputError; an unreachable database DatabaseError. Without
     ``strategies_dir`` only the schema's own indexes count for expectations.
     """
-    from harness.check_format import FORMATTERS, summarize
-
     if fmt not in FORMATTERS:
         raise InputError(f"unknown format {fmt!r}: use one of {', '.join(FORMATTERS)}")
     queries: list[Query] = []
@@ -674,8 +672,6 @@ def run_check(
             severity, fix = CHECK_RULES["config_error"]
             findings.append(Finding("config_error", severity, exc.path, exc.line or 1, exc.col or 1, exc.message, fix))
     if dsn is not None:
-        from harness.db import connect
-
         with connect(dsn) as conn:
             schema = load_schema_live(conn)
     else:

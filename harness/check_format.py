@@ -6,8 +6,10 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.check import Finding
+if TYPE_CHECKING:  # for annotations only: harness.check imports this module to render its findings
+    from harness.check import Finding
 
 JSON_SCHEMA_VERSION = 1
 

@@ -2,19 +2,21 @@
 
 Exit codes (every command): 0 passed · 1 a performance/plan check failed · 2 bad input · 3 database or
 environment failure · 130 interrupted (143 on SIGTERM).
+
+Each command imports its library module when it runs, so `harness --help` and `harness db …` start fast.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
-import re
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -29,6 +31,9 @@ from harness.errors import (
     Interrupted,
     os_error_fix,
 )
+
+if TYPE_CHECKING:
+    from harness.load.runner import LoadSnapshot
 
 # Outside a terminal (CI logs) rich would wrap at 80 columns; give tables room instead.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -149,9 +154,11 @@ def db_status() -> int:
 
 
 @db_group.command("url")
-def db_url() -> int:
-    """Print the cluster's DSN (starting it, and keeping it running)."""
-    out.print(_embedded().ensure_running(persistent=True))
+@click.option("--libpq", is_flag=True, help="Print a libpq key=value string instead of a postgresql:// URL.")
+def db_url(libpq: bool) -> int:
+    """Print the cluster's postgresql:// URL, for DATABASE_URL (starting it, and keeping it running)."""
+    dsn = _embedded().ensure_running(persistent=True)
+    out.print(db.redact(dsn) if libpq else db.url(dsn), markup=False)
     return 0
 
 
@@ -179,21 +186,23 @@ def db_destroy(yes: bool) -> int:
 @database_options
 def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
     """Seed a tier deterministically (replacing the harness's tables atomically)."""
-    from harness import seed as seeding
+    from harness import api
     from harness.config import load_tier
     from harness.strategies import load_strategy
 
+    where = {"dsn": session.dsn_option, "pg_bin": session.pg_bin}
     if verify:
-        result = seeding.verify(session.target.dsn)
+        result = api.seed(verify=True, **where)
         for problem in result.problems:
             (out if problem.startswith("note:") else err).print(problem)
         out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
         return 0 if result.intact else 1
-    chosen_tier = load_tier(tier)  # bad names and files are reported before the progress display starts
+    load_tier(tier)  # bad names and files are reported before the progress display starts
     load_strategy(strategy)
-    dsn = session.target.dsn
     with _table_progress() as on_progress:
-        manifest = seeding.seed(dsn, chosen_tier, seed_value, strategy, force=force, on_progress=on_progress)
+        manifest = api.seed(
+            tier=tier, seed=seed_value, strategy=strategy, force=force, on_progress=on_progress, **where
+        )
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
@@ -225,7 +234,7 @@ def indexes_list() -> int:
 @database_options
 def indexes_apply(strategy: str, force: bool, session: Session) -> int:
     """Switch the seeded data to STRATEGY's indexes."""
-    from harness.strategies import switch_strategy
+    from harness.seed import switch_strategy
 
     applied = switch_strategy(session.target.dsn, strategy, force=force)
     out.print(
@@ -264,19 +273,10 @@ def check_command(
     dsn: str | None,
 ) -> int:
     """Check every query's SQL statically (sqlglot): errors, read-only, parameters, lint rules."""
-    from harness import paths
-    from harness.check import run_check
+    from harness import api
 
-    scenarios = paths.scenarios_dir()
-    if dsn:
-        db.validate_dsn(dsn)
-    text, code = run_check(
-        queries_dir or paths.queries_dir(),
-        schema_sql or scenarios / "schema.sql",
-        strategies_dir or (scenarios / "strategies" if schema_sql is None else None),  # a user's own schema
-        dsn,
-        fmt,
-        strict,
+    text, code = api.check(
+        queries_dir=queries_dir, schema_sql=schema_sql, strategies_dir=strategies_dir, fmt=fmt, strict=strict, dsn=dsn
     )
     click.echo(text, nl=not text.endswith("\n"))
     return code
@@ -317,43 +317,36 @@ def run_command(
     session: Session,
 ) -> int:
     """Measure every query: EXPLAIN ANALYZE + timed runs, gate p95 and index use, write reports."""
-    from harness import paths
-    from harness.measure import MeasureOptions
-    from harness.report import write_reports
-    from harness.run import RunOptions, run
+    from harness import api, paths
+    from harness.workload import run_id as new_run_id
 
-    options = RunOptions(
-        tier=tier,
-        seed=seed_value,
-        strategy=strategy,
-        queries_dir=queries_dir,
-        only=only,
-        budget_ms=budget_ms,
-        measure=MeasureOptions(iterations=iterations, warmup=warmup, prepare=prepare),
-        allow_few_samples=allow_few_samples,
-        seed_if_needed=not no_seed,
-        force=force,
-        run_id=run_id,
-    )
-    # Validate the catalog and names before touching the database (bad input is exit 2, not 3).
-    from harness.run import selected_catalog
-
-    selected_catalog(options)
-    target = session.target
-    label = "embedded" if target.server else target.display
-    holder: dict[str, Path] = {}
-
-    def write(result):  # type: ignore[no-untyped-def]
-        directory = (reports_dir or paths.reports_dir()) / result.run_id
-        holder["dir"] = write_reports(result, directory, html=result.finished_at is not None)
-
+    reports_dir = reports_dir or paths.reports_dir()
+    run_id = new_run_id(run_id)  # the folder is known before the run starts, to name it when it stops
     display = _RunDisplay()
     try:
-        result = run(target.dsn, options, display.progress(), label, write)
+        result = api.run(
+            tier=tier,
+            seed=seed_value,
+            strategy=strategy,
+            queries_dir=queries_dir,
+            only=only,
+            iterations=iterations,
+            warmup=warmup,
+            budget_ms=budget_ms,
+            prepare=prepare,
+            allow_few_samples=allow_few_samples,
+            no_seed=no_seed,
+            force=force,
+            reports_dir=reports_dir,
+            run_id=run_id,
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
+            progress=display.progress(),
+        )
     finally:
         display.close()
-        if "dir" in holder:
-            err.print(f"reports: {holder['dir']}")
+        if (reports_dir / run_id).is_dir():
+            err.print(f"reports: {reports_dir / run_id}")
     _print_run_table(result)
     for q in result.queries:  # hyperfine's habit: results on stdout, what makes them suspect on stderr
         for warning in q.verdict.warnings:
@@ -367,9 +360,12 @@ def run_command(
 
 
 def _safe_run_id(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
-        raise click.BadParameter("use letters, digits, '.', '_' and '-' only (it names a folder)")
-    return value
+    from harness.workload import check_run_id
+
+    try:
+        return None if value is None else check_run_id(value)
+    except HarnessError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 class _RunDisplay:
@@ -390,13 +386,19 @@ class _RunDisplay:
             p95 = f"p95 {q.summary.p95:.2f} ms" if q.summary else (q.measurement.error or "no samples")
             err.print(f"  {q.verdict.status.upper():4}  {q.name}  {p95}")
 
-        return Progress(query_started=started, query_finished=finished, seeding=self._say)
+        return Progress(query_started=started, query_finished=finished, seeding=self._note)
 
     def _say(self, message: str) -> None:
         if self.status:
             self.status.update(message)
         else:
             err.print(message)
+
+    def _note(self, message: str) -> None:
+        """A line that stays (why the data is re-seeded), and the status meanwhile."""
+        err.print(message, markup=False)
+        if self.status:
+            self.status.update(message)
 
     def close(self) -> None:
         if self.status:
@@ -428,6 +430,34 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
 
 
 # -- load -----------------------------------------------------------------------------------------
+
+
+class _LoadDisplay:
+    """Live progress while Locust runs: a status line on a terminal, else a line every few seconds (stderr)."""
+
+    EVERY_S = 5.0
+
+    def __init__(self) -> None:
+        self.status = err.status("starting Locust") if err.is_terminal else None
+        if self.status:
+            self.status.start()
+        self.last = float("-inf")
+
+    def tick(self, snap: LoadSnapshot) -> None:
+        p95 = f"{snap.p95_ms:.1f} ms" if snap.p95_ms is not None else "-"
+        line = (
+            f"load {snap.elapsed_s:.0f}/{snap.duration_s:.0f} s  {snap.requests_per_s:,.1f} req/s  "
+            f"p95 {p95} (Locust, rounded)  {snap.requests:,} requests  failures {snap.failures:,}"
+        )
+        if self.status:
+            self.status.update(line)
+        elif time.monotonic() - self.last >= self.EVERY_S:
+            self.last = time.monotonic()
+            err.print(line, markup=False)
+
+    def close(self) -> None:
+        if self.status:
+            self.status.stop()
 
 
 @cli.command("load")
@@ -502,33 +532,37 @@ def load_command(
     session: Session,
 ) -> int:
     """Drive the query catalog with Locust users (headless, bounded): throughput, p95, failures, gate."""
-    from harness.load.runner import LoadOptions, LoadProgress, parse_duration, run_load, validate
+    from harness import api
+    from harness.load.runner import LoadProgress
 
-    options = LoadOptions(
-        users=users,
-        spawn_rate=spawn_rate,
-        duration_s=parse_duration(duration),
-        processes=processes,
-        role=role or "local",
-        master_host=master_host,
-        master_port=master_port,
-        expect_workers=expect_workers,
-        tier=tier,
-        seed=seed_value,
-        strategy=strategy,
-        queries_dir=queries_dir,
-        only=only,
-        param_pool=param_pool,
-        p95_budget_ms=p95_budget_ms,
-        max_failure_rate=max_failure_rate,
-        seed_if_needed=not no_seed,
-        force=force,
-        reports_dir=reports_dir,
-    )
-    validate(options)  # bad input is exit 2 before any database work
-    target = session.target
-    progress = LoadProgress(message=lambda text: err.print(text), tick=lambda done, total: None)
-    result = run_load(target.dsn, options, progress, "embedded" if target.server else target.display)
+    display = _LoadDisplay()
+    try:
+        result = api.load(
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
+            users=users,
+            spawn_rate=spawn_rate,
+            duration=duration,
+            processes=processes,
+            role=role,  # type: ignore[arg-type]
+            master_host=master_host,
+            master_port=master_port,
+            expect_workers=expect_workers,
+            tier=tier,
+            seed=seed_value,
+            strategy=strategy,
+            queries_dir=queries_dir,
+            only=only,
+            param_pool=param_pool,
+            p95_budget_ms=p95_budget_ms,
+            max_failure_rate=max_failure_rate,
+            no_seed=no_seed,
+            force=force,
+            reports_dir=reports_dir,
+            progress=LoadProgress(message=lambda text: err.print(text, markup=False), tick=display.tick),
+        )
+    finally:
+        display.close()
     err.print(f"reports: {result.directory}")
     for q in [*result.queries, result.total]:
         if q is None:
@@ -582,41 +616,21 @@ def compare_command(
     session: Session,
 ) -> int:
     """Compare index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
-    import datetime as dt
+    from harness import api, paths
+    from harness.compare import CompareProgress
+    from harness.report.compare_report import render_compare_text, render_what_if_text
+    from harness.workload import run_id
 
-    from harness import compare, paths
-    from harness.report.compare_report import render_compare_text, write_compare_reports
-    from harness.results import load_run
-
-    directory = (reports_dir or paths.reports_dir()) / dt.datetime.now(dt.UTC).strftime("compare-%Y%m%dT%H%M%SZ")
-    if runs:
-        if len(runs) != 2 or strategies or what_if_sql:
-            raise click.UsageError("give two run.json files (BASE CAND), or --strategies / --what-if, not both")
-        threshold = compare.parse_max_regression(max_regression)
-        result = compare.compare_runs(load_run(runs[0]), load_run(runs[1]), threshold, allow_mismatch)
-        out.print(render_compare_text(result), markup=False)
-        err.print(f"reports: {write_compare_reports(result, directory)}")
-        return result.exit_code
-    if what_if_sql:
-        return _what_if(session, what_if_sql, queries_dir, only, tier, seed_value)
-    if not strategies:
-        raise click.UsageError("nothing to compare: pass BASE CAND run files, --strategies a,b,… or --what-if SQL")
-    names = [name.strip() for name in strategies.split(",") if name.strip()]
-    if len(names) < 2:
-        raise click.UsageError("--strategies needs at least two names, e.g. none,baseline,tuned")
-    progress = compare.CompareProgress(
+    reports_dir = reports_dir or paths.reports_dir()
+    progress = CompareProgress(
         message=lambda text: err.print(text),
         measured=lambda done, total, query, strategy: err.print(f"  [{done}/{total}] {strategy}: {query}"),
     )
-    holder: dict[str, Path] = {}
-
-    def write(comparison: compare.StrategyComparison) -> None:  # rewritten after each round, like `run`
-        holder["dir"] = write_compare_reports(comparison, directory, html=comparison.finished_at is not None)
-
+    name = run_id(prefix="compare-")
     try:
-        result = compare.compare_strategies(
-            session.target.dsn,
-            names,
+        result = api.compare(
+            runs,
+            strategies=strategies,
             tier=tier,
             seed=seed_value,
             queries_dir=queries_dir,
@@ -624,29 +638,24 @@ def compare_command(
             iterations=iterations,
             warmup=warmup,
             rounds=rounds,
+            what_if_sql=what_if_sql,
+            max_regression=max_regression,
+            allow_mismatch=allow_mismatch,
             force=force,
+            reports_dir=reports_dir,
+            run_id=name,
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
             progress=progress,
-            database_label="embedded" if session.target.server else session.target.display,
-            write=write,
         )
     finally:
-        if "dir" in holder:
-            err.print(f"reports: {holder['dir']}")
+        if (reports_dir / name).is_dir():
+            err.print(f"reports: {reports_dir / name}")
+    if isinstance(result, list):
+        out.print(render_what_if_text(result), markup=False)
+        return 0
     out.print(render_compare_text(result), markup=False)
     return result.exit_code
-
-
-def _what_if(
-    session: Session, sqls: tuple[str, ...], queries_dir: Path | None, only: tuple[str, ...], tier: str, seed: int
-) -> int:
-    from harness.report.compare_report import render_what_if_text
-    from harness.run import RunOptions, selected_catalog
-    from harness.whatif import what_if
-
-    catalog = selected_catalog(RunOptions(tier=tier, seed=seed, queries_dir=queries_dir, only=only))
-    results = what_if(session.target.dsn, list(sqls), catalog.queries, seed)
-    out.print(render_what_if_text(results), markup=False)
-    return 0
 
 
 @cli.command("import-benchmark")

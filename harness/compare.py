@@ -13,7 +13,6 @@ which must exclude 1 *and* clear a minimum effect before anything is called fast
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import statistics
 import time
 import zlib
@@ -25,26 +24,19 @@ from typing import Any
 import psycopg
 
 from harness.catalog import Query
-from harness.db import connect, redact
-from harness.errors import DatabaseError, InputError, Interrupted
+from harness.db import connect
+from harness.environment import COMPARED_SETTINGS, Environment
+from harness.errors import DatabaseError, InputError
 from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
-from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff
-from harness.results import Environment, SavedQuery, SavedRun
-from harness.run import Progress, RunOptions, fingerprint, prepare_database, query_seed, selected_catalog
+from harness.results import SavedQuery, SavedRun
+from harness.seed import switch_strategy
 from harness.stats import Comparison, Summary, compare_samples, regressed, summarize
-from harness.strategies import StrategyApplied, load_strategy, switch_strategy
+from harness.strategies import StrategyApplied, load_strategy
+from harness.workload import Workload, incomplete_reason, now_iso
 
 # What must be equal for two runs' timings to be comparable at all (mode 2).
 FINGERPRINT_FIELDS = ("tier", "seed", "data_checksum", "postgres_major")
-KEY_SETTINGS = (
-    "shared_buffers",
-    "work_mem",
-    "jit",
-    "max_parallel_workers_per_gather",
-    "random_page_cost",
-    "effective_cache_size",
-)
 DEFAULT_MAX_REGRESSION = 0.10
 DEFAULT_ROUNDS = 3
 DEFAULT_WRITE_ROWS = 20_000
@@ -151,19 +143,19 @@ def parse_max_regression(text: str) -> float:
     return value
 
 
-def fingerprint_mismatches(base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[Mismatch]:
-    """The fingerprint fields (data, server major, key settings) on which two run environments differ."""
+def fingerprint_mismatches(base: Environment | None, cand: Environment | None) -> list[Mismatch]:
+    """The fingerprint fields (data, server major, compared settings) on which two run environments differ."""
     if not base or not cand:
         return [Mismatch("environment fingerprint", "present" if base else "missing", "present" if cand else "missing")]
     found = [
-        Mismatch(name, str(base.get(name)), str(cand.get(name)))
+        Mismatch(name, str(getattr(base, name)), str(getattr(cand, name)))
         for name in FINGERPRINT_FIELDS
-        if base.get(name) != cand.get(name)
+        if getattr(base, name) != getattr(cand, name)
     ]
-    base_settings, cand_settings = base.get("settings") or {}, cand.get("settings") or {}
+    base_settings, cand_settings = base.settings, cand.settings
     found += [
         Mismatch(name, str(base_settings.get(name)), str(cand_settings.get(name)))
-        for name in KEY_SETTINGS
+        for name in COMPARED_SETTINGS
         if base_settings.get(name) != cand_settings.get(name)
     ]
     return found
@@ -188,15 +180,15 @@ def compare_runs(
             "both on the same data and server settings, or pass --allow-mismatch to compare anyway"
         )
     warnings = [f"FINGERPRINT MISMATCH (compared anyway): {m}" for m in mismatches]
-    base_strategy = str(base.environment.get("strategy", "?"))
-    cand_strategy = str(cand.environment.get("strategy", "?"))
+    base_strategy = base.environment.strategy if base.environment else "?"
+    cand_strategy = cand.environment.strategy if cand.environment else "?"
     if base_strategy != cand_strategy:
         warnings.append(f"index strategy differs: {base_strategy} (base) vs {cand_strategy} (candidate)")
     for label, run in (("base", base), ("candidate", cand)):
         if not run.complete:
             warnings.append(f"the {label} run {run.run_id} is incomplete: queries it did not reach are missing")
-    base_host = (base.environment.get("host") or {}).get("hostname")
-    cand_host = (cand.environment.get("host") or {}).get("hostname")
+    base_host = base.environment.host.get("hostname") if base.environment else None
+    cand_host = cand.environment.host.get("hostname") if cand.environment else None
     if base_host != cand_host:
         warnings.append(f"runs come from different machines ({base_host} vs {cand_host}): timings may differ "
                         "for reasons unrelated to the change")  # fmt: skip
@@ -405,25 +397,25 @@ def compare_strategies(
         raise InputError(f"need 1 <= --rounds <= --iterations (got rounds={rounds}, iterations={iterations})")
     if write_rows < 1 or write_trials < 1:
         raise InputError("write_rows and write_trials must be >= 1")
-    options = RunOptions(
+    workload = Workload.resolve(
+        dsn,
         tier=tier,
         seed=seed,
         queries_dir=queries_dir,
-        only=tuple(only),
+        only=only,
         force=force,
         seed_if_needed=seed_if_needed,
+        database_label=database_label,
     )
-    catalog = selected_catalog(options)
-    manifest = prepare_database(dsn, options, Progress(seeding=progress.message))
+    catalog = workload.catalog
+    manifest = workload.prepare(progress.message)
     if manifest is None:
         raise InputError(
             "strategies can only be compared on data seeded by harness: run harness seed, or drop --no-seed"
         )
-    started_at = _now()
-    environment = fingerprint(dsn, manifest, database_label or redact(dsn))
-    with connect(dsn) as conn:
-        sampler = ParamSampler(conn, manifest.anchor, seed)
-        draws = {q.name: sampler.draw_sets(q, warmup + iterations, query_seed(seed, q)) for q in catalog.queries}
+    started_at = now_iso()
+    environment = workload.environment(manifest)
+    draws = workload.draws(manifest, warmup + iterations)
     empty = StrategyComparison(
         strategies=names,
         reference=names[0],
@@ -455,26 +447,11 @@ def compare_strategies(
             with contextlib.suppress(DatabaseError):  # the server is gone: report why it failed, not the restore
                 state.restore()
         finally:
-            write(replace(snapshot(), finished_at=_now(), incomplete_reason=_incomplete_reason(exc)))
+            write(replace(snapshot(), finished_at=now_iso(), incomplete_reason=incomplete_reason(exc)))
         raise
-    result = replace(snapshot(), finished_at=_now(), complete=True)
+    result = replace(snapshot(), finished_at=now_iso(), complete=True)
     write(result)
     return result
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _incomplete_reason(exc: BaseException) -> str:
-    """Why a comparison stopped, in the words `harness run` uses for an incomplete run."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (SIGINT)"
-    if isinstance(exc, Interrupted):
-        return f"interrupted: {exc}"
-    if isinstance(exc, DatabaseError):
-        return f"database failure: {exc}"
-    return f"stopped: {type(exc).__name__}: {exc}"
 
 
 def rotated(names: Sequence[str], round_index: int) -> list[str]:

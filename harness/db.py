@@ -1,7 +1,8 @@
 """Where the database is and how to talk to it: DSN resolution, connections, password redaction.
 
 Order: ``--dsn`` / ``HARNESS_DSN``, then ``DATABASE_URL``, then libpq's ``PG*`` variables, and
-otherwise the embedded cluster (see ``harness.server``).
+otherwise the embedded cluster (see ``harness.server``). psycopg is imported inside the functions: Locust
+processes import this module, and gevent must patch the standard library before psycopg is imported.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode
 
 from harness.errors import DatabaseError, InputError
+from harness.server import EmbeddedServer
 
 if TYPE_CHECKING:
     import psycopg
-
-    from harness.server import EmbeddedServer
 
 LIBPQ_TARGET_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGSERVICE")
 CONNECT_TIMEOUT_S = 10
@@ -54,8 +55,6 @@ def resolve(dsn: str | None = None, project: Path | None = None, pg_bin: str | N
     if chosen is not None:
         validate_dsn(chosen[0])
         return Target(dsn=chosen[0], source=chosen[1])
-    from harness.server import EmbeddedServer
-
     server = EmbeddedServer(harness_home(project), pg_bin=pg_bin)
     return Target(dsn=server.ensure_running(), source="embedded", server=server)
 
@@ -75,6 +74,22 @@ def validate_dsn(dsn: str) -> None:
         conninfo.conninfo_to_dict(dsn)
     except Exception as exc:  # psycopg raises ProgrammingError with libpq's text
         raise InputError(f"malformed DSN {redact(dsn)!r}: {_first_line(str(exc))}") from None
+
+
+def url(dsn: str) -> str:
+    """The ``postgresql://`` URL of a DSN (what DATABASE_URL expects), without any password in it."""
+    from psycopg import conninfo
+
+    parts = {k: v for k, v in conninfo.conninfo_to_dict(dsn).items() if k != "password" and v is not None}
+    user = quote(str(parts.pop("user", "")), safe="")
+    host = str(parts.pop("host", ""))
+    port = parts.pop("port", None)
+    dbname = quote(str(parts.pop("dbname", "")), safe="")
+    netloc = (f"{user}@" if user else "") + (quote(host, safe="") if host.startswith("/") else host)
+    if port:
+        netloc += f":{port}"
+    query = f"?{urlencode(parts)}" if parts else ""
+    return f"postgresql://{netloc}/{dbname}{query}"
 
 
 def connect(dsn: str, *, autocommit: bool = True, application_name: str = "harness") -> psycopg.Connection:

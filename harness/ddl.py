@@ -21,7 +21,16 @@ import sqlglot
 from sqlglot import exp
 
 from harness.errors import InputError
-from harness.schema import Index, Relation, identifier, index_key_parts, qualified
+from harness.schema import (
+    DEFAULT_SEARCH_PATH,
+    Index,
+    Relation,
+    SchemaInfo,
+    Unread,
+    identifier,
+    index_key_parts,
+    qualified,
+)
 
 _WORD = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
 _NAME = rf"{_WORD}(?:\s*\.\s*{_WORD})?"
@@ -74,16 +83,6 @@ class Statement:
         if not head or head[0] not in ("CREATE", "ALTER", "DROP"):
             return (head[:1] or ["?"])[0]
         return " ".join(head[:3] if len(head) > 2 and head[1] in ("FOREIGN", "MATERIALIZED") else head[:2])
-
-
-@dataclass(frozen=True)
-class Unread:
-    """A statement the reader needed but could not parse: what it defines is unknown to the checks."""
-
-    path: str
-    line: int
-    kind: str
-    reason: str
 
 
 @dataclass
@@ -424,3 +423,25 @@ def _inherit_partition_columns(schema: DdlSchema) -> None:
             if parent is not None and parent.columns:
                 key = qualified(relation.schema, relation.name)
                 schema.relations[key] = replace(relation, columns=dict(parent.columns))
+
+
+def load_schema_ddl(schema_sql: Path, strategy_files: list[Path]) -> SchemaInfo:
+    """The schema DDL's relations and indexes; each strategy file's indexes on top of them, by strategy."""
+    base = read_ddl([schema_sql])
+    own = frozenset(i.name for i in base.indexes.values())
+    indexes = dict(base.indexes)
+    unread = list(base.unread)
+    strategies: dict[str, frozenset[str]] = {}
+    for path in strategy_files:
+        extra = read_ddl([path], into=DdlSchema(relations=dict(base.relations)))
+        strategies[path.stem] = own | frozenset(i.name for i in extra.indexes.values())
+        indexes.update(extra.indexes)
+        unread += extra.unread
+    return SchemaInfo(
+        relations=base.relations,
+        indexes=indexes,
+        strategy_indexes=strategies,
+        search_path=base.search_path or DEFAULT_SEARCH_PATH,
+        source=str(schema_sql),
+        unread=tuple(unread),
+    )

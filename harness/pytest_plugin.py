@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# The harness modules are imported inside the hooks and fixtures: this plugin loads in every pytest session
+# (a pytest11 entry point) and must cost nothing there unless --harness-tier is given.
 if TYPE_CHECKING:
+    from harness.environment import Environment
     from harness.querylayer import QueryLayer
-    from harness.results import Environment
 
 DEFAULT_ROUNDS = 30
 WARMUP_ROUNDS = 5
@@ -120,16 +122,20 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
     from harness import db
     from harness.errors import HarnessError
     from harness.querylayer import QueryLayer
-    from harness.run import Progress, RunOptions, fingerprint, prepare_database
+    from harness.workload import Workload
 
     tier = pytestconfig.getoption("harness_tier") or "test"
     seed = pytestconfig.getoption("harness_seed")
     target = None
     try:
         target = db.resolve(pytestconfig.getoption("harness_dsn"))
-        manifest = prepare_database(target.dsn, RunOptions(tier=tier, seed=seed), Progress())
-        environment = fingerprint(target.dsn, manifest, "embedded" if target.server else target.display)
-        layer = QueryLayer(target.dsn, pytestconfig.getoption("harness_queries"), seed, _only(pytestconfig))
+        label = "embedded" if target.server else target.display
+        queries, only = pytestconfig.getoption("harness_queries"), _only(pytestconfig)
+        workload = Workload.resolve(
+            target.dsn, tier=tier, seed=seed, queries_dir=queries, only=only, database_label=label
+        )
+        environment = workload.environment(workload.prepare())
+        layer = QueryLayer(target.dsn, queries, seed, only)
     except HarnessError as exc:
         if target is not None and target.server is not None:
             target.server.release()
@@ -152,9 +158,9 @@ def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSessi
     import psycopg
 
     from harness.measure import Measurement, MeasureOptions, check_usable, explain, timing_connection
-    from harness.run import query_seed
     from harness.stats import summarize
     from harness.verdicts import judge, split_expectations
+    from harness.workload import query_seed
 
     s = harness_session
     env = s.environment

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness import paths
 from harness.catalog import Catalog, Query, load_catalog
-from harness.check import refuse_unrunnable
 from harness.errors import InputError
 
 if TYPE_CHECKING:
@@ -40,6 +39,10 @@ class QueryLayer:
         self.catalog: Catalog = load_catalog(queries_dir or paths.queries_dir()).select(list(only))
         if not self.catalog.queries:
             raise InputError(f"no queries in {self.catalog.directory}; add .sql files or pass --queries DIR")
+        # sqlglot is heavy and every Locust process builds a layer: imported here until issue 10 moves the
+        # guard into a small safety module without sqlglot (then a module-level import).
+        from harness.check import refuse_unrunnable
+
         refuse_unrunnable(self.catalog)  # a query that writes is refused before anything runs
         self._sampler: ParamSampler | None = None
         self._sampler_pid = 0
@@ -93,8 +96,7 @@ class QueryLayer:
 
 
 def data_anchor(conn: psycopg.Connection) -> dt.datetime:
-    """The seeded data's anchor (exclusive upper bound of its timestamps); now for unseeded data."""
-    from harness.seed import read_manifest
+    """The seeded data's anchor (exclusive upper bound of its timestamps); now (UTC) for unseeded data."""
+    from harness.seed import anchor_of, read_manifest  # imports psycopg: only once gevent may have patched
 
-    manifest = read_manifest(conn)
-    return manifest.anchor if manifest else dt.datetime.now(dt.UTC)
+    return anchor_of(read_manifest(conn))

@@ -8,49 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from harness.environment import Environment
 from harness.errors import InputError
-from harness.measure import Measurement
+from harness.measure import IndexUsability, Measurement
 from harness.plans import PlanFacts
 from harness.stats import PERCENTILE_METHOD, Summary
-from harness.verdicts import QueryVerdict
+from harness.verdicts import Check, QueryVerdict
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
-FINGERPRINT_SETTINGS = (
-    "shared_buffers",
-    "work_mem",
-    "effective_cache_size",
-    "random_page_cost",
-    "jit",
-    "max_parallel_workers_per_gather",
-    "plan_cache_mode",
-    "default_statistics_target",
-    "enable_seqscan",
-    "server_version_num",
-    "search_path",  # how the catalog's unqualified table names resolved
-)
-
-
-@dataclass(frozen=True)
-class Environment:
-    """What must match for two runs to be comparable, plus where and when the run happened."""
-
-    postgres_version: str
-    postgres_major: int
-    settings: dict[str, str]
-    tier: str
-    seed: int
-    strategy: str
-    data_checksum: str
-    row_counts: dict[str, int]
-    anchor_date: str
-    harness_version: str
-    git_commit: str | None
-    host: dict[str, Any]
-    database: str  # redacted DSN or "embedded"
 
 
 @dataclass
@@ -84,6 +55,39 @@ class QueryResult:
             "timed_out": m.timed_out,
             "retried": m.retried,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QueryResult:
+        """A query's result as ``as_dict`` wrote it (``params_example`` comes back as JSON values)."""
+        verdict = data["verdict"]
+        measurement = Measurement(
+            query=data["name"],
+            prepare=data.get("prepare") or "",
+            timeout_ms=data.get("timeout_ms") or 0,
+            samples_ms=list(data.get("samples_ms") or []),
+            params_example=dict(data.get("params_example") or {}),
+            rows_returned=data.get("rows_returned"),
+            plan=PlanFacts.from_dict(data["plan"]) if data.get("plan") else None,
+            explain_json=data.get("explain"),
+            usability=[_usability(u) for u in data.get("usability") or []],
+            error=data.get("error"),
+            timed_out=bool(data.get("timed_out")),
+            retried=int(data.get("retried") or 0),
+        )
+        return cls(
+            name=data["name"],
+            description=data.get("description", ""),
+            budget_ms=float(data["budget_ms"]),
+            path=data.get("path", ""),
+            measurement=measurement,
+            summary=_known(Summary, data["summary"]) if data.get("summary") else None,
+            verdict=QueryVerdict(
+                query=verdict.get("query", data["name"]),
+                status=verdict["status"],
+                checks=tuple(_known(Check, c) for c in verdict.get("checks") or ()),
+                warnings=tuple(verdict.get("warnings") or ()),
+            ),
+        )
 
 
 @dataclass
@@ -120,6 +124,20 @@ class RunResult:
             "queries": [q.as_dict() for q in self.queries],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        """A run as ``as_dict`` wrote it (any run.json of this ``SCHEMA_VERSION``; fields added later default)."""
+        return cls(
+            run_id=data["run_id"],
+            started_at=data.get("started_at", ""),
+            environment=Environment.from_dict(data["environment"]) if data.get("environment") else None,
+            options=dict(data.get("options") or {}),
+            queries=[QueryResult.from_dict(q) for q in data.get("queries") or []],
+            complete=bool(data.get("complete")),
+            incomplete_reason=data.get("incomplete_reason"),
+            finished_at=data.get("finished_at"),
+        )
+
 
 @dataclass(frozen=True)
 class SavedQuery:
@@ -139,7 +157,7 @@ class SavedRun:
     path: Path
     run_id: str
     complete: bool
-    environment: dict[str, Any]
+    environment: Environment | None
     queries: dict[str, SavedQuery]
 
 
@@ -157,22 +175,33 @@ def load_run(path: Path) -> SavedRun:
             f"{file}: unsupported run.json schema_version {data.get('schema_version')!r}; "
             f"this harness reads version {SCHEMA_VERSION}"
         )
-    queries = {}
-    for q in data.get("queries", []):
-        queries[q["name"]] = SavedQuery(
-            name=q["name"],
-            budget_ms=q["budget_ms"],
-            samples_ms=list(q.get("samples_ms") or []),
-            summary=Summary(**q["summary"]) if q.get("summary") else None,
-            plan=PlanFacts.from_dict(q["plan"]) if q.get("plan") else None,
-            status=q["verdict"]["status"],
-            error=q.get("error"),
+    try:
+        run = RunResult.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{file}: not a complete run.json ({type(exc).__name__}: {exc}); re-run harness run") from None
+    queries = {
+        q.name: SavedQuery(
+            name=q.name,
+            budget_ms=q.budget_ms,
+            samples_ms=q.measurement.samples_ms,
+            summary=q.summary,
+            plan=q.measurement.plan,
+            status=q.verdict.status,
+            error=q.measurement.error,
         )
-    return SavedRun(file, data["run_id"], bool(data.get("complete")), data.get("environment") or {}, queries)
+        for q in run.queries
+    }
+    return SavedRun(file, run.run_id, run.complete, run.environment, queries)
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+def _usability(data: dict[str, Any]) -> IndexUsability:
+    return _known(IndexUsability, {**data, "plan_indexes": tuple(data.get("plan_indexes") or ())})
+
+
+def _known(cls: type[T], data: dict[str, Any]) -> T:
+    """``cls`` built from the keys of ``data`` it knows: a later writer's extra fields are ignored."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,30 +6,18 @@ a partial, clearly marked report behind.
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import platform
-import subprocess
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import __version__, paths
-from harness.catalog import Catalog, Query, load_catalog
-from harness.check import refuse_unrunnable
-from harness.config import load_tier
-from harness.db import connect, redact
-from harness.errors import DatabaseError, InputError, Interrupted
+from harness.catalog import Catalog, Query
+from harness.environment import Environment
 from harness.measure import MeasureOptions, measure_query
-from harness.params import ParamSampler
-from harness.results import FINGERPRINT_SETTINGS, Environment, QueryResult, RunResult, now_iso
-from harness.seed import Manifest, read_manifest
-from harness.seed import seed as seed_data
-from harness.seed.loader import is_current
+from harness.report import write_reports
+from harness.results import QueryResult, RunResult
 from harness.stats import summarize
-from harness.strategies import load_strategy, switch_strategy
 from harness.verdicts import judge, split_expectations
+from harness.workload import Workload, incomplete_reason, now_iso, run_id
 
 
 @dataclass(frozen=True)
@@ -57,55 +45,6 @@ class Progress:
     seeding: Callable[[str], None] = lambda message: None
 
 
-def prepare_database(dsn: str, options: RunOptions, progress: Progress) -> Manifest | None:
-    """Seed the tier when the database does not hold it (per the manifest), switch strategy if asked."""
-    with connect(dsn) as conn:
-        manifest = read_manifest(conn)
-    wanted_strategy = options.strategy or (manifest.strategy if manifest else "baseline")
-    if not options.seed_if_needed:
-        return manifest
-    if manifest is None or not is_current(manifest, options.tier, options.seed):
-        progress.seeding(f"seeding tier {options.tier} (seed {options.seed}, strategy {wanted_strategy})")
-        return seed_data(dsn, options.tier, options.seed, wanted_strategy, force=options.force)
-    if manifest.strategy != wanted_strategy:
-        progress.seeding(f"switching indexes: {manifest.strategy} -> {wanted_strategy}")
-        applied = switch_strategy(dsn, wanted_strategy, force=options.force)
-        return replace(manifest, strategy=wanted_strategy, indexes=applied.created)
-    return manifest
-
-
-def fingerprint(dsn: str, manifest: Manifest | None, database_label: str) -> Environment:
-    with connect(dsn) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        rows = conn.execute(
-            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
-            [list(FINGERPRINT_SETTINGS)],
-        ).fetchall()
-        row_counts = manifest.row_counts if manifest else _estimated_row_counts(conn)
-    settings = {name: value for name, value in rows}
-    return Environment(
-        postgres_version=version,
-        postgres_major=int(settings.get("server_version_num", "0")) // 10000,
-        settings=settings,
-        tier=manifest.tier if manifest else "(unseeded)",
-        seed=manifest.seed if manifest else -1,
-        strategy=manifest.strategy if manifest else "(unknown)",
-        data_checksum=manifest.checksum if manifest else "",
-        row_counts=row_counts,
-        anchor_date=manifest.anchor_date if manifest else dt.date.today().isoformat(),
-        harness_version=__version__,
-        git_commit=_git_commit(),
-        host={
-            "hostname": platform.node(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "system": platform.platform(),
-        },
-        database=database_label,
-    )
-
-
 def run(
     dsn: str,
     options: RunOptions,
@@ -113,43 +52,30 @@ def run(
     database_label: str = "",
     write: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
-    """Measure and judge every selected query; ``write`` is called after each one and at the end."""
+    """Measure and judge every selected query; ``write`` is called after each one and at the end.
+
+    ``write`` defaults to writing the reports into ``options.reports_dir``/<run-id>/ when that is set."""
     progress = progress or Progress()
-    catalog = selected_catalog(options)
-    run_id = options.run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = RunResult(run_id=run_id, started_at=now_iso(), environment=None, options=_options_dict(options))
-    write = write or (lambda r: None)
+    workload = Workload.of(options, dsn, database_label)
+    result = RunResult(
+        run_id=run_id(options.run_id), started_at=now_iso(), environment=None, options=_options_dict(options)
+    )
+    write = write or report_writer(options.reports_dir)
     try:
-        manifest = prepare_database(dsn, options, progress)
-        result.environment = fingerprint(dsn, manifest, database_label or redact(dsn))
-        anchor = manifest.anchor if manifest else dt.datetime.now(dt.UTC)
-        with connect(dsn) as conn:
-            sampler = ParamSampler(conn, anchor, options.seed)
-            draws = {
-                q.name: sampler.draw_sets(
-                    q, options.measure.warmup + options.measure.iterations, query_seed(options.seed, q)
-                )
-                for q in catalog.queries
-            }
+        manifest = workload.prepare(progress.seeding)
+        result.environment = workload.environment(manifest)
+        draws = workload.draws(manifest, options.measure.warmup + options.measure.iterations)
         write(result)
-        for index, query in enumerate(catalog.queries):
-            progress.query_started(index, len(catalog.queries), query.name)
+        queries = workload.catalog.queries
+        for index, query in enumerate(queries):
+            progress.query_started(index, len(queries), query.name)
             query_result = _measure_and_judge(dsn, query, draws[query.name], options, result.environment)
             result.queries.append(query_result)
             progress.query_finished(query_result)
             write(result)
         result.complete = True
-    except KeyboardInterrupt:
-        result.incomplete_reason = "interrupted (SIGINT)"
-        raise
-    except Interrupted as exc:
-        result.incomplete_reason = f"interrupted: {exc}"
-        raise
-    except DatabaseError as exc:
-        result.incomplete_reason = f"database failure: {exc}"
-        raise
     except BaseException as exc:
-        result.incomplete_reason = f"stopped: {type(exc).__name__}: {exc}"
+        result.incomplete_reason = incomplete_reason(exc)
         raise
     finally:
         result.finished_at = now_iso()
@@ -158,17 +84,18 @@ def run(
 
 
 def selected_catalog(options: RunOptions) -> Catalog:
-    """The catalog to measure, validated with the tier and strategy names before any connection: exit 2 on bad
-    files, unknown names, or a query that writes, holds several statements or mismatches its parameters."""
-    if options.seed_if_needed:
-        load_tier(options.tier)
-    if options.strategy:
-        load_strategy(options.strategy)
-    catalog = load_catalog(options.queries_dir or paths.queries_dir()).select(list(options.only))
-    if not catalog.queries:
-        raise InputError(f"no queries in {catalog.directory}; add .sql files or pass --queries DIR")
-    refuse_unrunnable(catalog)
-    return catalog
+    """The catalog to measure, validated with the tier and strategy names before any connection."""
+    return Workload.of(options).catalog
+
+
+def report_writer(reports_dir: Path | None) -> Callable[[RunResult], None]:
+    """Write the reports into ``reports_dir``/<run-id>/ (report.html once finished); nothing when None."""
+
+    def write(result: RunResult) -> None:
+        if reports_dir is not None:
+            write_reports(result, reports_dir / result.run_id, html=result.finished_at is not None)
+
+    return write
 
 
 def _measure_and_judge(
@@ -190,35 +117,6 @@ def _measure_and_judge(
         options.allow_few_samples,
     )
     return QueryResult(query.name, query.description, budget, str(query.path), measurement, summary, verdict)
-
-
-def query_seed(seed: int, query: Query) -> int:
-    """A per-query parameter stream: stable across runs, independent of which other queries are selected."""
-    return (seed * 1_000_003 + zlib.crc32(query.name.encode())) % 2**32
-
-
-def _estimated_row_counts(conn) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """The planner's row estimates per table, a partitioned table's summed over its partitions (which are not
-    listed themselves); keyed by the name a query uses: bare when search_path finds it, else ``schema.name``."""
-    rows = conn.execute(
-        """SELECT n.nspname, c.relname, pg_table_is_visible(c.oid),
-                  CASE WHEN c.relkind = 'p'
-                       THEN (SELECT coalesce(sum(greatest(l.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t
-                             JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)
-                       ELSE greatest(c.reltuples, 0) END::bigint
-           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition
-             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"""
-    ).fetchall()
-    return {name if visible else f"{schema}.{name}": int(count) for schema, name, visible, count in rows}
-
-
-def _git_commit() -> str | None:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def _options_dict(options: RunOptions) -> dict[str, object]:

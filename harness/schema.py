@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlglot
@@ -22,10 +21,19 @@ from harness.plans import PartitionTree
 if TYPE_CHECKING:
     import psycopg
 
-    from harness.ddl import Unread
 
 LARGE_TABLE_ROWS = 10_000  # live mode: a table with at least this many (estimated) rows is "large"
 DEFAULT_SEARCH_PATH = ("public",)
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A statement the reader needed but could not parse: what it defines is unknown to the checks."""
+
+    path: str
+    line: int
+    kind: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -174,30 +182,6 @@ def _add_key(key: exp.Expression, columns: set[str], expressions: set[str]) -> N
     else:
         expressions.add(normalized(key))
         columns.update(identifier(c.this) for c in key.find_all(exp.Column))
-
-
-def load_schema_ddl(schema_sql: Path, strategy_files: list[Path]) -> SchemaInfo:
-    """The schema DDL's relations and indexes; each strategy file's indexes on top of them, by strategy."""
-    from harness.ddl import DdlSchema, read_ddl
-
-    base = read_ddl([schema_sql])
-    own = frozenset(i.name for i in base.indexes.values())
-    indexes = dict(base.indexes)
-    unread = list(base.unread)
-    strategies: dict[str, frozenset[str]] = {}
-    for path in strategy_files:
-        extra = read_ddl([path], into=DdlSchema(relations=dict(base.relations)))
-        strategies[path.stem] = own | frozenset(i.name for i in extra.indexes.values())
-        indexes.update(extra.indexes)
-        unread += extra.unread
-    return SchemaInfo(
-        relations=base.relations,
-        indexes=indexes,
-        strategy_indexes=strategies,
-        search_path=base.search_path or DEFAULT_SEARCH_PATH,
-        source=str(schema_sql),
-        unread=tuple(unread),
-    )
 
 
 _VISIBLE_SCHEMAS = """n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'

@@ -448,7 +448,7 @@ class EmbeddedServer:
         return _with_fix(reason, self) + f"; full log: {self.log_file}"
 
     def _ensure_database(self, port: int) -> None:
-        import psycopg
+        import psycopg  # on first use: harness.db imports this module, and psycopg must follow gevent's patch
 
         try:
             with psycopg.connect(self.dsn(port, "postgres"), autocommit=True) as conn:

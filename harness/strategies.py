@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import paths
-from harness.errors import ConfigError, InputError, UnsafeOperation
+from harness.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     import psycopg
@@ -160,29 +160,3 @@ def apply_strategy(
     for table in sorted({index.table for index in strategy.indexes} if analyze else ()):
         conn.execute(f"ANALYZE {table}")
     return StrategyApplied(strategy.name, build_s, dropped, strategy.index_names)
-
-
-def switch_strategy(dsn: str, name: str, *, force: bool = False, directory: Path | None = None) -> StrategyApplied:
-    """Switch seeded data to strategy ``name`` in one transaction and record it in the manifest."""
-    from dataclasses import replace
-
-    from harness.db import connect
-    from harness.seed.manifest import read_manifest, write_manifest
-
-    strategy = load_strategy(name, directory)
-    with connect(dsn, autocommit=False) as conn:
-        manifest = read_manifest(conn)
-        if manifest is None and not force:
-            raise UnsafeOperation(
-                "this database was not seeded by harness (no harness_manifest); "
-                "seed it first (harness seed) or pass --force to change its indexes anyway"
-            )
-        tables = manifest.tables if manifest else sorted({i.table for i in strategy.indexes})
-        applied = apply_strategy(conn, strategy, tables, manifest.indexes if manifest else [], directory)
-        if manifest is not None:
-            write_manifest(
-                conn,
-                replace(manifest, strategy=name, indexes=applied.created, index_build_s=round(applied.build_s, 3)),
-            )
-        conn.commit()
-    return applied

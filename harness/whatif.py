@@ -8,7 +8,6 @@ the query would be.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +19,8 @@ from harness.db import connect
 from harness.errors import InputError
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff, plan_facts
-from harness.run import query_seed
-from harness.seed import read_manifest
+from harness.seed import anchor_of, read_manifest
+from harness.workload import query_seed
 
 ESTIMATE_NOTE = (
     "what-if figures are planner cost estimates (EXPLAIN without ANALYZE, arbitrary cost units) with "
@@ -120,9 +119,7 @@ def _create_hypothetical(conn: psycopg.Connection, sql: str) -> None:
 
 
 def _representative_params(conn: psycopg.Connection, queries: Sequence[Query], seed: int) -> dict[str, dict[str, Any]]:
-    manifest = read_manifest(conn)
-    anchor = manifest.anchor if manifest else dt.datetime.now(dt.UTC)
-    sampler = ParamSampler(conn, anchor, seed)
+    sampler = ParamSampler(conn, anchor_of(read_manifest(conn)), seed)
     return {q.name: sampler.draw_sets(q, 1, query_seed(seed, q))[0] for q in queries}
 
 

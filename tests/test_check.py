@@ -12,8 +12,9 @@ import pytest
 
 from harness.catalog import load_catalog
 from harness.check import check_catalog, run_check
+from harness.ddl import load_schema_ddl
 from harness.lint import RULE_IDS
-from harness.schema import load_schema_ddl, load_schema_live
+from harness.schema import load_schema_live
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "scenarios" / "schema.sql"

@@ -122,10 +122,13 @@ def test_a_planted_2x_slowdown_is_flagged_on_the_right_query(
 
 def test_mismatched_fingerprints_are_refused_unless_allowed(sleep_runs: tuple[SavedRun, SavedRun]) -> None:
     base, cand = sleep_runs
-    env = dict(cand.environment)
-    env["seed"] = 7
-    env["settings"] = {**env["settings"], "work_mem": "64MB"}
-    env["strategy"] = "tuned"  # a different strategy is a legitimate comparison, reported but not refused
+    assert cand.environment is not None
+    env = dataclasses.replace(
+        cand.environment,
+        seed=7,
+        settings={**cand.environment.settings, "work_mem": "64MB"},
+        strategy="tuned",  # a different strategy is a legitimate comparison, reported but not refused
+    )
     other = dataclasses.replace(cand, environment=env)
     with pytest.raises(InputError) as refused:
         compare_runs(base, other)
@@ -140,7 +143,8 @@ def test_mismatched_fingerprints_are_refused_unless_allowed(sleep_runs: tuple[Sa
     assert any("index strategy differs: baseline (base) vs tuned (candidate)" in w for w in allowed.warnings)
     assert allowed.exit_code == 1  # the comparison still runs and still gates
     # same data, different strategy: no refusal
-    assert compare_runs(base, dataclasses.replace(cand, environment={**cand.environment, "strategy": "x"}))
+    other_strategy = dataclasses.replace(cand.environment, strategy="x")
+    assert compare_runs(base, dataclasses.replace(cand, environment=other_strategy))
 
 
 def test_queries_in_one_run_only_are_listed(sleep_runs: tuple[SavedRun, SavedRun]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.compare import compare_runs
+from harness.environment import Environment
 from harness.plans import plan_diff, plan_facts
 from harness.report.compare_report import render_what_if_text
 from harness.results import SavedQuery, SavedRun
@@ -17,15 +18,17 @@ from harness.whatif import WhatIf
 
 PLANS = Path(__file__).parent / "fixtures" / "plans"
 
-ENVIRONMENT = {
-    "tier": "test",
-    "seed": 42,
-    "data_checksum": "abc",
-    "postgres_major": 18,
-    "strategy": "baseline",
-    "settings": {"work_mem": "4MB", "jit": "off"},
-    "host": {"hostname": "ci"},
-}
+ENVIRONMENT = Environment.from_dict(
+    {
+        "tier": "test",
+        "seed": 42,
+        "data_checksum": "abc",
+        "postgres_major": 18,
+        "strategy": "baseline",
+        "settings": {"work_mem": "4MB", "jit": "off"},
+        "host": {"hostname": "ci"},
+    }
+)
 TRIALS = 150
 N = 30
 

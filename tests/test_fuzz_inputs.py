@@ -21,8 +21,8 @@ from harness.catalog import load_query
 from harness.check import check_query as check_query_against
 from harness.check import run_blockers
 from harness.config import parse_tier
+from harness.ddl import load_schema_ddl
 from harness.errors import ConfigError, HarnessError
-from harness.schema import load_schema_ddl
 from harness.server import free_port
 from harness.strategies import load_strategy
 

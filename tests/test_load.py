@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import DatabaseError, InputError
-from harness.load.runner import LOCUSTFILE, LoadOptions, LoadResult, parse_duration, run_load, validate
+from harness.load.results import LoadOptions, LoadResult
+from harness.load.runner import LOCUSTFILE, parse_duration, run_load, validate
 
 SLEEPY = """/* harness
 description = "sleeps 50 ms"

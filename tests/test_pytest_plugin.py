@@ -55,7 +55,7 @@ def test_reference_queries_pass_and_import_for_compare(fresh_dsn: str, tmp_path:
         assert extra["p95_ms"] > 0 and isinstance(extra["indexes_used"], list)
     run = load_run(write_imported_run(output, tmp_path / "imported"))
     assert sorted(run.queries) == sorted(names) and run.complete
-    assert run.environment["tier"] == "test"
+    assert run.environment is not None and run.environment.tier == "test"
     some = next(iter(run.queries.values()))
     assert some.summary is not None and some.summary.n == 30 and some.status == "pass"
     # The same import from the command line, then compared with itself: no false alarm.

@@ -11,8 +11,7 @@ import psycopg
 import pytest
 from conftest import run_harness
 
-from harness.ddl import read_ddl, split_statements
-from harness.schema import load_schema_ddl
+from harness.ddl import load_schema_ddl, read_ddl, split_statements
 from harness.server import EmbeddedServer
 
 SCHEMA = """

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from harness.db import redact
+from harness.environment import Environment
 from harness.measure import IndexUsability, Measurement
 from harness.plans import plan_facts
 from harness.report.html import render_html
 from harness.report.plots import format_ms, latency_distribution_png, p95_overview_png
-from harness.results import Environment, QueryResult, RunResult
+from harness.results import QueryResult, RunResult
 from harness.stats import PERCENTILE_METHOD, summarize
 from harness.verdicts import Check, QueryVerdict
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 import pytest
 from conftest import REPO, run_harness, wait_for
 
@@ -72,6 +73,10 @@ def test_start_status_url_reuse_stop_and_stale_pid_files(home: Path, pg_server: 
     status = harness(home, "db", "status")
     assert status.returncode == 0 and status.stdout.startswith(f"running: pid {postmaster}")
     url = harness(home, "db", "url").stdout.strip()
+    assert url.startswith("postgresql://") and "password" not in url, url  # what DATABASE_URL expects
+    libpq = harness(home, "db", "url", "--libpq").stdout.strip()
+    assert libpq.startswith("host=") and f"port={server.status().port}" in libpq
+    assert psycopg.conninfo.conninfo_to_dict(libpq)["dbname"] == url.rsplit("/", 1)[1]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT current_database(), current_setting('listen_addresses')").fetchone() == (
             DATABASE,

@@ -11,7 +11,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 from sqlglot.tokens import TokenType
 
-from harness.lint import Hit, LintContext, rule
+from harness.lint.base import Hit, LintContext, rule
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In, exp.Like, exp.ILike)
 _WRAPPERS = (exp.Func, exp.Cast, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe, exp.AtTimeZone)

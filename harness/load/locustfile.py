@@ -2,7 +2,7 @@
 
 Use it directly for Locust's web UI (``harness load`` runs it headless and bounded)::
 
-    locust -f "$(python -c 'import harness.load as l, os; print(os.path.dirname(l.__file__))')/locustfile.py"
+    locust -f "$(python -c 'import importlib.util as u; print(u.find_spec("harness.load.locustfile").origin)')"
 
 Locust owns the command line, so the harness is configured through the environment:
 

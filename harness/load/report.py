@@ -14,7 +14,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from harness.load.runner import LoadQueryResult, LoadResult
+from harness.load.results import LoadQueryResult, LoadResult
 from harness.load.samples import TOTAL, Timeline
 from harness.report.markdown import markdown_heading
 from harness.report.plots import DPI, figure_png

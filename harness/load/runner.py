@@ -8,6 +8,7 @@ budgets and the maximum failure rate, and writes the report folder (``harness.lo
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
 import re
@@ -16,112 +17,45 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 from harness import paths
 from harness.catalog import Catalog
+from harness.db import connect
 from harness.errors import EnvironmentFailure, InputError
-from harness.load.samples import QuerySamples, Timeline, read_samples, timeline
-from harness.results import Environment, now_iso
+from harness.load.report import write_load_reports
+from harness.load.results import LoadOptions, LoadQueryResult, LoadResult
+from harness.load.samples import QuerySamples, read_samples, timeline
+from harness.measure import MIN_SAMPLES_FOR_P95
 from harness.stats import DEFAULT_RESAMPLES, Summary, summarize
+from harness.workload import Workload, check_run_id, incomplete_reason, now_iso, run_id
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-MIN_SAMPLES_FOR_P95 = 20
+TICK_S = 1.0  # progress snapshots: Locust rewrites its stats CSV every second
 STARTUP_ALLOWANCE_S = 60.0  # locust start-up, the green check, and stopping, on top of the run time
 _BOOTSTRAP_VALUES = 20_000 * DEFAULT_RESAMPLES  # bootstrap work cap per query: fewer resamples for huge n
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
-Role = Literal["local", "master", "worker"]
 
 
 @dataclass(frozen=True)
-class LoadOptions:
-    users: int = 10
-    spawn_rate: float | None = None  # users started per second; None: all of them within the first second
-    duration_s: int = 60
-    processes: int = 1  # Locust processes on this machine (>1: --processes K, a master and K workers)
-    role: Role = "local"  # "master" / "worker": one side of a run spread over several machines
-    master_host: str = "127.0.0.1"  # for --worker
-    master_port: int = 5557
-    expect_workers: int = 1  # for --master
-    tier: str = "test"
-    seed: int = 42
-    strategy: str | None = None
-    queries_dir: Path | None = None
-    only: tuple[str, ...] = ()
-    param_pool: int = 0  # >0: draw among the first K parameter sets of each query (what a pgbench replay uses)
-    p95_budget_ms: float | None = None  # None: each query's budget_ms
-    max_failure_rate: float = 0.01
-    seed_if_needed: bool = True
-    force: bool = False
-    reports_dir: Path | None = None
-    run_id: str | None = None
+class LoadSnapshot:
+    """The load so far, from Locust's periodic stats (its latencies are rounded: the report's are exact)."""
 
-
-@dataclass(frozen=True)
-class LoadQueryResult:
-    """One query under load: our exact timings, its failures, and the gate's verdict."""
-
-    name: str
-    weight: int
-    budget_ms: float | None  # None: not gated on p95 (the total, without a global --p95-budget)
-    requests: int  # completed without error
-    failures: int
-    throughput_rps: float
-    summary: Summary | None
-    errors: dict[str, int]
-    status: Literal["pass", "fail", "warn"]
-    reasons: tuple[str, ...]
-
-    @property
-    def failure_rate(self) -> float:
-        total = self.requests + self.failures
-        return self.failures / total if total else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["summary"] = self.summary.as_dict() if self.summary else None
-        data["failure_rate"] = self.failure_rate
-        return data
-
-
-@dataclass
-class LoadResult:
-    run_id: str
-    started_at: str
-    options: LoadOptions
-    directory: Path
-    environment: Environment | None = None
-    queries: list[LoadQueryResult] = field(default_factory=list)
-    total: LoadQueryResult | None = None
-    duration_s: float = 0.0  # first request start to last request start
-    timeline: Timeline | None = None
-    locust_exit_code: int | None = None
-    complete: bool = False
-    incomplete_reason: str | None = None
-    finished_at: str | None = None
-
-    @property
-    def failed(self) -> list[str]:
-        """Names of the queries that failed the gate (what exit 1 names)."""
-        return [q.name for q in self.queries if q.status == "fail"]
-
-    @property
-    def status(self) -> str:
-        if self.failed:
-            return "fail"
-        if not self.complete:
-            return "incomplete"
-        return "warn" if any(q.status == "warn" for q in self.queries) else "pass"
+    elapsed_s: float
+    duration_s: float
+    requests: int = 0
+    failures: int = 0
+    requests_per_s: float = 0.0
+    p95_ms: float | None = None
 
 
 @dataclass(frozen=True)
 class LoadProgress:
-    """Callbacks for a display: a message (seeding, starting), then ticks while Locust runs."""
+    """Callbacks for a display: a message (seeding, starting), then a snapshot about every second."""
 
     message: Callable[[str], None] = lambda text: None
-    tick: Callable[[float, float], None] = lambda elapsed_s, duration_s: None
+    tick: Callable[[LoadSnapshot], None] = lambda snapshot: None
 
 
 def parse_duration(text: str) -> int:
@@ -138,9 +72,8 @@ def parse_duration(text: str) -> int:
 
 def validate(options: LoadOptions) -> Catalog:
     """Check the options and the catalog before any database work (bad input is exit 2, not 3)."""
-    from harness.catalog import load_catalog
-    from harness.check import refuse_unrunnable
-
+    if options.run_id is not None:
+        check_run_id(options.run_id)
     if options.users < 1:
         raise InputError(f"--users must be at least 1, not {options.users}")
     if options.spawn_rate is not None and options.spawn_rate <= 0:
@@ -151,8 +84,7 @@ def validate(options: LoadOptions) -> Catalog:
         raise InputError("--processes runs a master and its workers on this machine: drop --master/--worker")
     if not 0 <= options.max_failure_rate <= 1:
         raise InputError(f"--max-failure-rate is a fraction between 0 and 1, not {options.max_failure_rate}")
-    catalog = load_catalog(options.queries_dir or paths.queries_dir()).select(list(options.only))
-    refuse_unrunnable(catalog)
+    catalog = Workload.of(options).catalog
     if not any(q.weight > 0 for q in catalog.queries):
         raise InputError(f"no query with weight > 0 in {catalog.directory}: nothing to run")
     return catalog
@@ -171,26 +103,16 @@ def run_load(
     the run was interrupted or Locust failed, so partial results are kept. Raises InputError (exit 2) for
     bad options, EnvironmentFailure (exit 3) when the database or Locust failed.
     """
-    from harness.db import redact
-    from harness.load.report import write_load_reports
-    from harness.run import Progress, RunOptions, fingerprint, prepare_database
-
     progress = progress or LoadProgress()
     catalog = validate(options)
-    run_id, directory = _new_run_directory(options)
-    result = LoadResult(run_id, now_iso(), options, directory)
+    workload = Workload.of(options, dsn, database_label)
+    name, directory = _new_run_directory(options)
+    result = LoadResult(name, now_iso(), options, directory)
     write = write or (lambda r: write_load_reports(r, r.directory))
     try:
         if options.role != "master":
-            run_options = RunOptions(
-                tier=options.tier,
-                seed=options.seed,
-                strategy=options.strategy,
-                seed_if_needed=options.seed_if_needed,
-                force=options.force,
-            )
-            manifest = prepare_database(dsn, run_options, Progress(seeding=progress.message))
-            result.environment = fingerprint(dsn, manifest, database_label or redact(dsn))
+            manifest = workload.prepare(progress.message)
+            result.environment = workload.environment(manifest)
         directory.mkdir(parents=True, exist_ok=True)
         started = time.time()
         result.locust_exit_code = _run_locust(dsn, options, directory, progress)
@@ -201,8 +123,7 @@ def run_load(
             raise EnvironmentFailure(f"locust stopped before any request; see {directory / 'locust.log'}")
         result.complete = True
     except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        result.incomplete_reason = "interrupted (SIGINT)" if interrupted else f"stopped: {type(exc).__name__}: {exc}"
+        result.incomplete_reason = incomplete_reason(exc)
         if not result.queries and directory.exists():  # keep whatever Locust measured before it stopped
             _collect(result, catalog, read_samples(directory / "samples"), _started_epoch(result))
         raise
@@ -215,21 +136,19 @@ def run_load(
 
 def _probe(dsn: str) -> None:
     """DatabaseError when the database cannot be reached any more."""
-    from harness.db import connect
-
     with connect(dsn, application_name="harness-probe") as conn:
         conn.execute("SELECT 1")
 
 
 def _new_run_directory(options: LoadOptions) -> tuple[str, Path]:
     """reports/<run-id>/, never one holding an earlier run's samples (they would be merged into this one)."""
-    base = options.run_id or "load-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = run_id(options.run_id, prefix="load-")
     parent = options.reports_dir or paths.reports_dir()
-    run_id, n = base, 1
-    while any((parent / run_id / "samples").glob("samples-*.json")):
+    name, n = base, 1
+    while any((parent / name / "samples").glob("samples-*.json")):
         n += 1
-        run_id = f"{base}-{n}"
-    return run_id, parent / run_id
+        name = f"{base}-{n}"
+    return name, parent / name
 
 
 def _started_epoch(result: LoadResult) -> float:
@@ -298,13 +217,16 @@ def _run_locust(dsn: str, options: LoadOptions, directory: Path, progress: LoadP
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         started = time.monotonic()
+        next_tick = started + TICK_S
         try:
             while process.poll() is None:
                 elapsed = time.monotonic() - started
                 if limit is not None and elapsed > limit:
                     _stop(process, signal.SIGKILL)
                     raise EnvironmentFailure(f"locust did not stop {limit:.0f} s after starting; see {log_path}")
-                progress.tick(min(elapsed, options.duration_s), options.duration_s)
+                if time.monotonic() >= next_tick:
+                    progress.tick(snapshot(directory, min(elapsed, options.duration_s), options.duration_s))
+                    next_tick += TICK_S
                 time.sleep(0.2)
         except BaseException:
             _stop(process, signal.SIGINT)  # Locust stops its users and writes what it has
@@ -314,6 +236,23 @@ def _run_locust(dsn: str, options: LoadOptions, directory: Path, progress: LoadP
         return code
     reason = _refusal(log_path) or f"locust exited with code {code}; see {log_path}"
     raise (InputError if code == 2 else EnvironmentFailure)(reason)
+
+
+def snapshot(directory: Path, elapsed_s: float, duration_s: float) -> LoadSnapshot:
+    """The load so far from Locust's ``locust_stats.csv`` "Aggregated" row (zeros before it is written)."""
+    try:
+        with open(directory / "locust_stats.csv", newline="") as file:
+            row = next((r for r in csv.DictReader(file) if r.get("Name") == "Aggregated"), None)
+    except OSError:
+        row = None
+    if row is None:
+        return LoadSnapshot(elapsed_s, duration_s)
+    try:
+        requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+        p95 = float(row["95%"]) if row.get("95%") not in (None, "", "N/A") and requests else None
+        return LoadSnapshot(elapsed_s, duration_s, requests, failures, float(row["Requests/s"]), p95)
+    except (KeyError, ValueError):  # a half-written file: the next tick reads it whole
+        return LoadSnapshot(elapsed_s, duration_s)
 
 
 def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -123,7 +123,7 @@ TOTAL = "total"
 
 def timeline(samples: dict[str, QuerySamples], t0: float, bin_s: float = 1.0) -> Timeline:
     """Bin every request by its start time (the last bin may be partial: the run stopped inside it)."""
-    import numpy as np
+    import numpy as np  # only the runner bins timelines: the Locust processes that log samples never load it
 
     starts = [t for q in samples.values() for t in (*q.t, *q.failed_t)]
     if not starts:

@@ -20,7 +20,7 @@ def write_reports(result: RunResult, directory: Path, *, html: bool = True) -> P
         "junit.xml": render_junit(result),
     }
     if html:
-        from harness.report.html import render_html
+        from harness.report.html import render_html  # matplotlib (its figures) only for the final report
 
         files["report.html"] = render_html(result)
     for name, text in files.items():

@@ -9,7 +9,6 @@ terminal, the Markdown and the HTML always say the same thing. Figures use matpl
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import math
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from harness.compare import RunComparison, StrategyComparison
 from harness.report.plots import figure_png, format_ms, style_axes
 from harness.stats import PERCENTILE_METHOD
 from harness.whatif import ESTIMATE_NOTE, WhatIf
+from harness.workload import now_iso
 
 COMPARE_SCHEMA_VERSION = 1
 DPI = 100
@@ -71,7 +71,7 @@ def render_compare_json(comparison: StrategyComparison | RunComparison) -> str:
     head: dict[str, Any] = {
         "schema_version": COMPARE_SCHEMA_VERSION,
         "kind": comparison.kind,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "generated_at": now_iso(),
         "percentile_method": PERCENTILE_METHOD,
         "method": METHOD_NOTE,
         "exit_code": comparison.exit_code,

@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterable
 from html import escape
 
+from harness.environment import Environment
 from harness.report.plots import format_ms, latency_distribution_png, p95_overview_png
-from harness.results import Environment, QueryResult, RunResult
+from harness.results import QueryResult, RunResult
 from harness.stats import CONFIDENCE, PERCENTILE_METHOD
 
 _CSS = """

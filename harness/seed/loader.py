@@ -230,12 +230,3 @@ def generator_versions() -> dict[str, str]:
     """Versions of what generates the data (numpy streams and Faker word lists can change across releases,
     and our own generators change shape between harness versions)."""
     return {"harness-generator": str(GENERATOR_VERSION), "numpy": version("numpy"), "faker": version("faker")}
-
-
-def is_current(manifest: Manifest, tier: str, seed: int) -> bool:
-    """Whether the seeded data is what ``tier`` and ``seed`` produce with this harness's generators."""
-    return (
-        manifest.tier == tier
-        and manifest.seed == seed
-        and manifest.generator_versions.get("harness-generator") == str(GENERATOR_VERSION)
-    )

@@ -63,6 +63,11 @@ class Manifest:
         return cls(**{k: v for k, v in document.items() if k in known})
 
 
+def anchor_of(manifest: Manifest | None) -> dt.datetime:
+    """The data's anchor, which every draw counts back from: the manifest's, now (UTC) for unseeded data."""
+    return manifest.anchor if manifest else dt.datetime.now(dt.UTC)
+
+
 def manifest_exists(conn: psycopg.Connection) -> bool:
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [MANIFEST_TABLE]).fetchone()
     return bool(row and row[0])

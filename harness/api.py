@@ -1,0 +1,267 @@
+"""The public Python API: one function per command, each taking the command's options as keyword arguments.
+
+    import harness
+    result = harness.run(tier="test", only=["daily_active_users"], reports_dir=Path("reports"))
+
+As in sqlite-utils, every CLI option is a keyword of the call behind it (``--seed`` → ``seed``, the others by
+their dashes turned into underscores, e.g. ``--no-seed`` → ``no_seed``); the CLI only adds the output and
+the exit code. With neither ``dsn`` nor ``HARNESS_DSN``/``DATABASE_URL``/``PG*`` set, each call starts the
+embedded cluster if needed and releases it when it returns. Errors are ``harness.errors.HarnessError``
+subclasses carrying the exit code the CLI would use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from harness import db, paths
+from harness.check import run_check
+from harness.compare import (
+    DEFAULT_MAX_REGRESSION,
+    DEFAULT_ROUNDS,
+    CompareProgress,
+    RunComparison,
+    StrategyComparison,
+    compare_runs,
+    compare_strategies,
+    parse_max_regression,
+)
+from harness.config import load_tier
+from harness.errors import InputError
+from harness.load.results import LoadOptions, LoadResult, Role
+from harness.load.runner import LoadProgress, parse_duration, run_load, validate
+from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
+from harness.report.compare_report import write_compare_reports
+from harness.results import RunResult, load_run
+from harness.run import Progress, RunOptions, selected_catalog
+from harness.run import run as run_options
+from harness.seed import Manifest, VerifyResult
+from harness.seed import seed as seed_data
+from harness.seed import verify as verify_seed
+from harness.strategies import load_strategy
+from harness.whatif import WhatIf, what_if
+from harness.workload import Workload
+from harness.workload import run_id as new_run_id
+
+
+def seed(
+    *,
+    tier: str = "test",
+    seed: int = 42,
+    strategy: str = "baseline",
+    force: bool = False,
+    verify: bool = False,
+    dsn: str | None = None,
+    pg_bin: str | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Manifest | VerifyResult:
+    """Seed ``tier`` deterministically (the manifest), or with ``verify`` recompute its checksum instead."""
+    if verify:
+        with _database(dsn, pg_bin) as (target, _):
+            return verify_seed(target)
+    chosen = load_tier(tier)
+    load_strategy(strategy)
+    with _database(dsn, pg_bin) as (target, _):
+        return seed_data(target, chosen, seed, strategy, force=force, on_progress=on_progress)
+
+
+def check(
+    *,
+    queries_dir: Path | None = None,
+    schema_sql: Path | None = None,
+    strategies_dir: Path | None = None,
+    fmt: str = "text",
+    strict: bool = False,
+    dsn: str | None = None,
+) -> tuple[str, int]:
+    """Check every query's SQL (offline, or PREPAREd against ``dsn``): (rendered findings, exit code)."""
+    scenarios = paths.scenarios_dir()
+    if dsn:
+        db.validate_dsn(dsn)
+    return run_check(
+        queries_dir or paths.queries_dir(),
+        schema_sql or scenarios / "schema.sql",
+        strategies_dir or (scenarios / "strategies" if schema_sql is None else None),  # a user's own schema
+        dsn,
+        fmt,
+        strict,
+    )
+
+
+def run(
+    *,
+    tier: str = "test",
+    seed: int = 42,
+    strategy: str | None = None,
+    queries_dir: Path | None = None,
+    only: Sequence[str] = (),
+    iterations: int = DEFAULT_ITERATIONS,
+    warmup: int = DEFAULT_WARMUP,
+    budget_ms: float | None = None,
+    prepare: str | None = None,
+    allow_few_samples: bool = False,
+    no_seed: bool = False,
+    force: bool = False,
+    reports_dir: Path | None = None,
+    run_id: str | None = None,
+    dsn: str | None = None,
+    pg_bin: str | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Measure and judge every selected query (``harness run``); reports go to ``reports_dir``/<run-id>/."""
+    options = RunOptions(
+        tier=tier,
+        seed=seed,
+        strategy=strategy,
+        queries_dir=queries_dir,
+        only=tuple(only),
+        budget_ms=budget_ms,
+        measure=MeasureOptions(iterations=iterations, warmup=warmup, prepare=prepare),
+        allow_few_samples=allow_few_samples,
+        seed_if_needed=not no_seed,
+        force=force,
+        reports_dir=reports_dir,
+        run_id=run_id,
+    )
+    selected_catalog(options)  # bad input is reported before a server starts
+    with _database(dsn, pg_bin) as (target, label):
+        return run_options(target, options, progress, label)
+
+
+def load(
+    *,
+    users: int = 10,
+    spawn_rate: float | None = None,
+    duration: str | int = "60s",
+    processes: int = 1,
+    role: Role | None = None,
+    master_host: str = "127.0.0.1",
+    master_port: int = 5557,
+    expect_workers: int = 1,
+    tier: str = "test",
+    seed: int = 42,
+    strategy: str | None = None,
+    queries_dir: Path | None = None,
+    only: Sequence[str] = (),
+    param_pool: int = 0,
+    p95_budget_ms: float | None = None,
+    max_failure_rate: float = 0.01,
+    no_seed: bool = False,
+    force: bool = False,
+    reports_dir: Path | None = None,
+    run_id: str | None = None,
+    dsn: str | None = None,
+    pg_bin: str | None = None,
+    progress: LoadProgress | None = None,
+) -> LoadResult:
+    """Drive the catalog with Locust users, headless and bounded (``harness load``); ``duration`` as
+    ``--duration`` (``"5m"``) or in seconds."""
+    options = LoadOptions(
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=duration if isinstance(duration, int) else parse_duration(duration),
+        processes=processes,
+        role=role or "local",
+        master_host=master_host,
+        master_port=master_port,
+        expect_workers=expect_workers,
+        tier=tier,
+        seed=seed,
+        strategy=strategy,
+        queries_dir=queries_dir,
+        only=tuple(only),
+        param_pool=param_pool,
+        p95_budget_ms=p95_budget_ms,
+        max_failure_rate=max_failure_rate,
+        seed_if_needed=not no_seed,
+        force=force,
+        reports_dir=reports_dir,
+        run_id=run_id,
+    )
+    validate(options)  # bad input is reported before a server starts
+    with _database(dsn, pg_bin) as (target, label):
+        return run_load(target, options, progress, label)
+
+
+def compare(
+    runs: Sequence[Path] = (),
+    *,
+    strategies: str | Sequence[str] | None = None,
+    tier: str = "benchmark",
+    seed: int = 42,
+    queries_dir: Path | None = None,
+    only: Sequence[str] = (),
+    iterations: int = DEFAULT_ITERATIONS,
+    warmup: int = DEFAULT_WARMUP,
+    rounds: int = DEFAULT_ROUNDS,
+    what_if_sql: Sequence[str] = (),
+    max_regression: str | float = DEFAULT_MAX_REGRESSION,
+    allow_mismatch: bool = False,
+    force: bool = False,
+    reports_dir: Path | None = None,
+    run_id: str | None = None,
+    dsn: str | None = None,
+    pg_bin: str | None = None,
+    progress: CompareProgress | None = None,
+) -> RunComparison | StrategyComparison | list[WhatIf]:
+    """``harness compare``: two saved runs (``runs=[BASE, CAND]``), index ``strategies`` side by side, or
+    HypoPG ``what_if_sql`` indexes (planner estimates, no report). With ``reports_dir`` the comparison's
+    reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for strategies: after each round)."""
+    directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
+    names = [n.strip() for n in strategies.split(",")] if isinstance(strategies, str) else list(strategies or ())
+    names = [n for n in names if n]
+    if runs:
+        if len(runs) != 2 or names or what_if_sql:
+            raise InputError("give two run.json files (BASE CAND), or strategies / what-if indexes, not both")
+        threshold = parse_max_regression(max_regression) if isinstance(max_regression, str) else max_regression
+        result = compare_runs(load_run(Path(runs[0])), load_run(Path(runs[1])), threshold, allow_mismatch)
+        if directory is not None:
+            write_compare_reports(result, directory)
+        return result
+    if what_if_sql:
+        workload = Workload.resolve(tier=tier, seed=seed, queries_dir=queries_dir, only=only)
+        with _database(dsn, pg_bin) as (target, _):
+            return what_if(target, list(what_if_sql), workload.catalog.queries, seed)
+    if not names:
+        raise InputError("nothing to compare: pass BASE CAND run files, --strategies a,b,… or --what-if SQL")
+    if len(names) < 2:
+        raise InputError("--strategies needs at least two names, e.g. none,baseline,tuned")
+    with _database(dsn, pg_bin) as (target, label):
+        return compare_strategies(
+            target,
+            names,
+            tier=tier,
+            seed=seed,
+            queries_dir=queries_dir,
+            only=only,
+            iterations=iterations,
+            warmup=warmup,
+            rounds=rounds,
+            force=force,
+            progress=progress,
+            database_label=label,
+            write=_compare_writer(directory),
+        )
+
+
+def _compare_writer(directory: Path | None) -> Callable[[StrategyComparison], None]:
+    """Rewrite the comparison's reports into ``directory`` (the HTML once finished); nothing when None."""
+
+    def write(comparison: StrategyComparison) -> None:
+        if directory is not None:
+            write_compare_reports(comparison, directory, html=comparison.finished_at is not None)
+
+    return write
+
+
+@contextlib.contextmanager
+def _database(dsn: str | None, pg_bin: str | None) -> Iterator[tuple[str, str]]:
+    """(DSN, label for reports) of the chosen database; an embedded server started for it is released after."""
+    target = db.resolve(dsn, pg_bin=pg_bin)
+    try:
+        yield target.dsn, "embedded" if target.server else target.display
+    finally:
+        if target.server is not None:
+            target.server.release()
