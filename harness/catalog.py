@@ -458,6 +458,7 @@ def _expectation(path: Path, finder: _KeyFinder, nth: int, block: object) -> Ind
 
 def _lint_allow(path: Path, finder: _KeyFinder, lint: object) -> Mapping[str, str]:
     from harness.lint import RULE_IDS
+    from harness.safety import UNPARSED
 
     if not isinstance(lint, dict) or set(lint) - {"allow"}:
         extra = sorted(set(lint) - {"allow"}) if isinstance(lint, dict) else ["lint"]
@@ -467,7 +468,7 @@ def _lint_allow(path: Path, finder: _KeyFinder, lint: object) -> Mapping[str, st
         raise ConfigError(path, "[lint.allow] must map rule ids to reasons", *finder.section_line("lint.allow"))
     for rule, reason in allow.items():
         position = finder.find(rule, "lint.allow")
-        if rule not in RULE_IDS:
+        if rule not in RULE_IDS and rule != UNPARSED:
             raise ConfigError(path, f"unknown lint rule {rule!r}{_suggest(rule, RULE_IDS)}", *position)
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(path, f'{rule} = "…" needs a reason saying why the rule does not apply here', *position)

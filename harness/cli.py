@@ -77,6 +77,13 @@ def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+read_role_option = click.option(
+    "--read-role",
+    metavar="ROLE",
+    help="With --dsn: measure as ROLE (SET ROLE); give it only SELECT. The embedded cluster uses harness_reader.",
+)
+
+
 def workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options `run` and `load` share: which data, which indexes, which queries, where reports go."""
     options = [
@@ -130,7 +137,7 @@ def db_start(pg_bin: str | None) -> int:
 @db_group.command("stop")
 def db_stop() -> int:
     """Stop the cluster."""
-    stopped = _embedded().stop()
+    stopped = _embedded().stop(on_wait=lambda message: err.print(message, markup=False))
     out.print("stopped" if stopped else "not running")
     return 0
 
@@ -293,6 +300,7 @@ def check_command(
 @click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
 @click.option("--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail).")
 @click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
+@read_role_option
 @database_options
 def run_command(
     tier: str,
@@ -309,6 +317,7 @@ def run_command(
     force: bool,
     reports_dir: Path | None,
     run_id: str | None,
+    read_role: str | None,
     session: Session,
 ) -> int:
     """Measure every query: EXPLAIN ANALYZE + timed runs, gate p95 and index use, write reports."""
@@ -334,7 +343,10 @@ def run_command(
     from harness.run import selected_catalog
 
     selected_catalog(options)
+    from harness.roles import access_for
+
     target = session.target
+    access = access_for(target, read_role)
     label = "embedded" if target.server else target.display
     holder: dict[str, Path] = {}
 
@@ -344,7 +356,7 @@ def run_command(
 
     display = _RunDisplay()
     try:
-        result = run(target.dsn, options, display.progress(), label, write)
+        result = run(target.dsn, options, display.progress(), label, write, access)
     finally:
         display.close()
         if "dir" in holder:
@@ -385,7 +397,10 @@ class _RunDisplay:
             p95 = f"p95 {q.summary.p95:.2f} ms" if q.summary else (q.measurement.error or "no samples")
             err.print(f"  {q.verdict.status.upper():4}  {q.name}  {p95}")
 
-        return Progress(query_started=started, query_finished=finished, seeding=self._say)
+        def warning(message: str) -> None:
+            err.print(f"warning: {message}", markup=False)
+
+        return Progress(query_started=started, query_finished=finished, seeding=self._say, warning=warning)
 
     def _say(self, message: str) -> None:
         if self.status:
@@ -473,6 +488,8 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
     type=click.FloatRange(0, 1),
     help="Fail a query whose failed requests exceed this fraction.",
 )
+@click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
+@read_role_option
 @database_options
 def load_command(
     users: int,
@@ -494,6 +511,8 @@ def load_command(
     no_seed: bool,
     force: bool,
     reports_dir: Path | None,
+    run_id: str | None,
+    read_role: str | None,
     session: Session,
 ) -> int:
     """Drive the query catalog with Locust users (headless, bounded): throughput, p95, failures, gate."""
@@ -519,11 +538,16 @@ def load_command(
         seed_if_needed=not no_seed,
         force=force,
         reports_dir=reports_dir,
+        run_id=run_id,
     )
     validate(options)  # bad input is exit 2 before any database work
+    from harness.roles import access_for
+
     target = session.target
-    progress = LoadProgress(message=lambda text: err.print(text), tick=lambda done, total: None)
-    result = run_load(target.dsn, options, progress, "embedded" if target.server else target.display)
+    access = access_for(target, read_role)
+    progress = LoadProgress(message=lambda text: err.print(text, markup=False), tick=lambda done, total: None)
+    label = "embedded" if target.server else target.display
+    result = run_load(target.dsn, options, progress, label, access=access)
     err.print(f"reports: {result.directory}")
     for q in [*result.queries, result.total]:
         if q is None:
@@ -558,6 +582,7 @@ def load_command(
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
+@read_role_option
 @database_options
 def compare_command(
     runs: tuple[Path, ...],
@@ -574,6 +599,7 @@ def compare_command(
     allow_mismatch: bool,
     force: bool,
     reports_dir: Path | None,
+    read_role: str | None,
     session: Session,
 ) -> int:
     """Compare index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
@@ -604,6 +630,7 @@ def compare_command(
         measured=lambda done, total, query, strategy: err.print(f"  [{done}/{total}] {strategy}: {query}"),
     )
     holder: dict[str, Path] = {}
+    from harness.roles import access_for
 
     def write(comparison: compare.StrategyComparison) -> None:  # rewritten after each round, like `run`
         holder["dir"] = write_compare_reports(comparison, directory, html=comparison.finished_at is not None)
@@ -623,6 +650,7 @@ def compare_command(
             progress=progress,
             database_label="embedded" if session.target.server else session.target.display,
             write=write,
+            access=access_for(session.target, read_role),
         )
     finally:
         if "dir" in holder:

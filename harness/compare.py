@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import statistics
 import time
 import zlib
@@ -27,10 +28,12 @@ import psycopg
 from harness.catalog import Query
 from harness.db import connect, redact
 from harness.errors import DatabaseError, InputError, Interrupted
+from harness.locks import exclusively
 from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff
 from harness.results import Environment, SavedQuery, SavedRun
+from harness.roles import Access, measuring_warning
 from harness.run import Progress, RunOptions, fingerprint, prepare_database, query_seed, selected_catalog
 from harness.stats import Comparison, Summary, compare_samples, regressed, summarize
 from harness.strategies import StrategyApplied, load_strategy, switch_strategy
@@ -367,6 +370,19 @@ class CompareProgress:
     measured: Callable[[int, int, str, str], None] = lambda done, total, query, strategy: None
 
 
+def _holding_data_lock(function: Callable[..., StrategyComparison]) -> Callable[..., StrategyComparison]:
+    """Run ``function`` holding the data lock exclusively: it switches indexes itself (its own seeds and
+    switches go ahead), and no other seed, run or load may start meanwhile."""
+
+    @functools.wraps(function)
+    def holding(dsn: str, *args: Any, **kwargs: Any) -> StrategyComparison:
+        with exclusively(dsn, "compare --strategies"):
+            return function(dsn, *args, **kwargs)
+
+    return holding
+
+
+@_holding_data_lock
 def compare_strategies(
     dsn: str,
     strategies: Sequence[str],
@@ -387,8 +403,11 @@ def compare_strategies(
     seed_if_needed: bool = True,
     database_label: str = "",
     write: Callable[[StrategyComparison], None] | None = None,
+    access: Access | None = None,
 ) -> StrategyComparison:
     """Measure every query under every strategy on one seeded dataset; the first strategy is the reference.
+
+    Queries and draws run through ``access.reader_dsn`` (the measuring role; default ``dsn``).
 
     Each query gets one set of parameter draws, shared by all strategies. ``iterations`` timed executions
     per query and strategy are split over ``rounds``; each round visits the strategies in a rotated order,
@@ -421,7 +440,11 @@ def compare_strategies(
         )
     started_at = _now()
     environment = fingerprint(dsn, manifest, database_label or redact(dsn))
-    with connect(dsn) as conn:
+    access = access or Access.owner_only(dsn)
+    warning = measuring_warning(access)
+    if warning:
+        progress.message(f"warning: {warning}")
+    with connect(access.reader_dsn) as conn:  # draws are the user's SQL too
         sampler = ParamSampler(conn, manifest.anchor, seed)
         draws = {q.name: sampler.draw_sets(q, warmup + iterations, query_seed(seed, q)) for q in catalog.queries}
     empty = StrategyComparison(
@@ -441,6 +464,7 @@ def compare_strategies(
     write = write or (lambda comparison: None)
     write_table = write_table or max(manifest.row_counts, key=lambda table: manifest.row_counts[table])
     state = _Session(dsn, names, catalog.queries, strategies_dir, manifest.strategy, progress)
+    state.reader_dsn = access.reader_dsn
 
     def snapshot() -> StrategyComparison:
         return state.comparison(empty, seed, write_table, write_rows)
@@ -522,6 +546,7 @@ class _Session:
         self.index_bytes: dict[str, int] = {}
         self.write_costs: dict[str, list[float]] = {}
         self.written: str | None = None  # a table whose rolled-back inserts left dead rows to vacuum
+        self.reader_dsn = dsn  # where the queries run: the measuring role
 
     def switch(self, name: str) -> None:
         self.progress.message(f"building indexes of strategy {name}")
@@ -548,7 +573,7 @@ class _Session:
                 for query in self.queries:
                     sets = draws[query.name]
                     param_sets = sets[:warmup] + [sets[warmup + i] for i in timed]
-                    _measure_slice(self.dsn, query, param_sets, warmup, row_counts, self.acc[query.name, name])
+                    _measure_slice(self.reader_dsn, query, param_sets, warmup, row_counts, self.acc[query.name, name])
                     done += 1
                     self.progress.measured(done, total, query.name, name)
             round_done()

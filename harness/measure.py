@@ -14,11 +14,13 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql as pgsql
 
 from harness.catalog import Query
 from harness.db import connect, redact
 from harness.errors import DatabaseError
 from harness.plans import PlanFacts, plan_facts
+from harness.safety import execute_one
 
 # How psycopg prepares statements, made explicit because it changes plans (custom vs generic):
 #   auto    psycopg's default: server-side prepared after 5 executions; PostgreSQL's plan cache then
@@ -33,6 +35,7 @@ PREPARE_MODES = {
 DEFAULT_ITERATIONS = 30
 MIN_SAMPLES_FOR_P95 = 20
 DEFAULT_WARMUP = 5
+FETCH_BATCH = 10_000  # rows converted at a time: as fast as fetchall for small results
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,13 @@ def measure_query(
     budget_ms: float,
     table_rows: Mapping[str, int] | None = None,
     usability_indexes: Sequence[str] = (),
+    admin_dsn: str | None = None,
+    reader_role: str | None = None,
 ) -> Measurement:
     """Warm up, time ``len(param_sets) - warmup`` executions, EXPLAIN the first parameter set.
+
+    ``dsn`` connects as the measuring role; the usability check needs ``admin_dsn`` (to drop indexes in a
+    rolled-back transaction) and plans as ``reader_role`` there.
 
     A backend terminated mid-query (``pg_terminate_backend``) is retried once on a new connection; a
     statement_timeout ends the query's measurement with ``timed_out``. Losing the server raises
@@ -100,9 +108,12 @@ def measure_query(
             with timing_connection(dsn, prepare, result.timeout_ms) as conn:
                 _run_timed(conn, query, param_sets, options.warmup, prepare, result)
                 result.explain_json, result.plan = explain(conn, query, result.params_example, table_rows)
-                result.usability = [
-                    check_usable(conn, query, result.params_example, name) for name in usability_indexes
-                ]
+            if usability_indexes:  # drops indexes (rolled back): the owner's connection, planning as the reader
+                with timing_connection(admin_dsn or dsn, prepare, result.timeout_ms) as admin:
+                    result.usability = [
+                        check_usable(admin, query, result.params_example, name, reader_role)
+                        for name in usability_indexes
+                    ]
             return result
         except pg_errors.QueryCanceled:
             result.timed_out = True
@@ -147,31 +158,46 @@ def _run_timed(
     sql = query.sql
     for i, params in enumerate(param_sets):
         started = time.perf_counter_ns()
-        cursor.execute(sql, params or None)  # None: a query without parameters keeps a literal %
-        rows = cursor.fetchall()
+        execute_one(cursor, sql, params)
+        rows = fetch_count(cursor)
         elapsed = time.perf_counter_ns() - started
         if i >= warmup:
             result.samples_ms.append(elapsed / 1e6)
-        result.rows_returned = len(rows)
+        result.rows_returned = rows
+
+
+def fetch_count(cursor: psycopg.Cursor[Any]) -> int:
+    """Fetch (and convert) every row of the current result, keeping none: the row count.
+
+    A query returning millions of rows costs the driver's result buffer, not millions of Python tuples.
+    """
+    count = 0
+    while batch := cursor.fetchmany(FETCH_BATCH):
+        count += len(batch)
+    return count
 
 
 def explain(
     conn: psycopg.Connection, query: Query, params: Mapping[str, Any], table_rows: Mapping[str, int] | None
 ) -> tuple[Any, PlanFacts]:
     """EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) of one execution (read-only, so it cannot write)."""
-    row = conn.execute(
-        "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) " + query.sql, params or None, prepare=False
-    ).fetchone()
+    cursor = conn.cursor()
+    execute_one(cursor, "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) " + query.sql, params, prepare=False)
+    row = cursor.fetchone()
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
     return row[0], plan_facts(row[0], table_rows)
 
 
-def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str) -> IndexUsability:
+def check_usable(
+    conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str, role: str | None = None
+) -> IndexUsability:
     """Can the planner serve the query with ``index``? For tiers too small for the planner to prefer it.
 
     Inside a transaction that is always rolled back, the table's other secondary indexes are dropped and
-    sequential scans disabled, then the query is only planned (EXPLAIN without ANALYZE: nothing runs).
+    sequential scans disabled, then the query is only planned (EXPLAIN without ANALYZE: nothing runs, but
+    immutable functions are evaluated while planning). ``conn`` must be allowed to drop the indexes; the
+    planning then runs as ``role`` (the measuring role, ``SET LOCAL``: undone with the transaction).
     """
     try:
         with conn.transaction(force_rollback=True):
@@ -180,7 +206,11 @@ def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, An
             conn.execute("SET LOCAL enable_seqscan = off")
             for (other,) in conn.execute(_COMPETING_INDEXES, [index, index]).fetchall():
                 conn.execute(f'DROP INDEX "{other}"')
-            row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, params or None, prepare=False).fetchone()
+            if role:
+                conn.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
+            cursor = conn.cursor()
+            execute_one(cursor, "EXPLAIN (FORMAT JSON) " + query.sql, params, prepare=False)
+            row = cursor.fetchone()
     except pg_errors.UndefinedTable:
         return IndexUsability(index, False, ())
     if row is None:

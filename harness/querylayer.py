@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness import paths
 from harness.catalog import Catalog, Query, load_catalog
-from harness.check import refuse_unrunnable
 from harness.errors import InputError
+from harness.safety import execute_one, refuse_unrunnable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,7 +72,7 @@ class QueryLayer:
     def execute(self, conn: psycopg.Connection, name: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run query ``name`` with bound ``params`` and fetch every row."""
         with conn.cursor() as cursor:
-            cursor.execute(self.query(name).sql, params)
+            execute_one(cursor, self.query(name).sql, params)
             return cursor.fetchall()
 
     def sampler(self) -> ParamSampler:

@@ -95,6 +95,7 @@ class RunResult:
     complete: bool = False
     incomplete_reason: str | None = None
     finished_at: str | None = None
+    warnings: list[str] = field(default_factory=list)  # about the run as a whole (e.g. a role that can write)
 
     @property
     def status(self) -> str:
@@ -112,6 +113,7 @@ class RunResult:
             "finished_at": self.finished_at,
             "complete": self.complete,
             "incomplete_reason": self.incomplete_reason,
+            "warnings": list(self.warnings),
             "status": self.status,
             "percentile_method": PERCENTILE_METHOD,
             "options": self.options,

@@ -6,6 +6,7 @@ a partial, clearly marked report behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -17,13 +18,15 @@ from pathlib import Path
 
 from harness import __version__, paths
 from harness.catalog import Catalog, Query, load_catalog
-from harness.check import refuse_unrunnable
 from harness.config import load_tier
 from harness.db import connect, redact
-from harness.errors import DatabaseError, InputError, Interrupted
+from harness.errors import DatabaseError, DataChanged, InputError, Interrupted, UnsafeOperation
+from harness.locks import data_witness, measuring
 from harness.measure import MeasureOptions, measure_query
 from harness.params import ParamSampler
 from harness.results import FINGERPRINT_SETTINGS, Environment, QueryResult, RunResult, now_iso
+from harness.roles import Access, measuring_warning
+from harness.safety import refuse_unrunnable
 from harness.seed import Manifest, read_manifest
 from harness.seed import seed as seed_data
 from harness.seed.loader import is_current
@@ -55,6 +58,7 @@ class Progress:
     query_started: Callable[[int, int, str], None] = lambda i, n, name: None
     query_finished: Callable[[QueryResult], None] = lambda result: None
     seeding: Callable[[str], None] = lambda message: None
+    warning: Callable[[str], None] = lambda message: None
 
 
 def prepare_database(dsn: str, options: RunOptions, progress: Progress) -> Manifest | None:
@@ -72,6 +76,46 @@ def prepare_database(dsn: str, options: RunOptions, progress: Progress) -> Manif
         applied = switch_strategy(dsn, wanted_strategy, force=options.force)
         return replace(manifest, strategy=wanted_strategy, indexes=applied.created)
     return manifest
+
+
+def prepare_and_hold(
+    dsn: str, options: RunOptions, progress: Progress, stack: contextlib.ExitStack, command: str
+) -> Manifest | None:
+    """Seed or switch as needed, then hold the shared data lock on ``stack`` until it closes.
+
+    The manifest is read again under the lock: a seed that slipped in between is caught and prepared for.
+    """
+    for _ in range(3):
+        manifest = prepare_database(dsn, options, progress)
+        hold = contextlib.ExitStack()
+        hold.enter_context(measuring(dsn, command))
+        with connect(dsn) as conn:
+            current = read_manifest(conn)
+        if _identity(current) == _identity(manifest):
+            stack.push(hold.pop_all())
+            return current
+        hold.close()
+    raise UnsafeOperation("another harness command keeps re-seeding this database; wait for it, then retry")
+
+
+def _identity(manifest: Manifest | None) -> tuple[str, str, str] | None:
+    return (manifest.seeded_at, manifest.checksum, manifest.strategy) if manifest else None
+
+
+def measured_tables(manifest: Manifest | None, environment: Environment) -> list[str]:
+    """The tables whose data a measurement depends on (the seeded ones, else all of the schema's)."""
+    return list(manifest.tables) if manifest else sorted(environment.row_counts)
+
+
+def refuse_changed_data(dsn: str, tables: list[str], before: str) -> None:
+    """DataChanged (exit 3) when the data witness differs from ``before``: something wrote under the run."""
+    with connect(dsn) as conn:
+        after = data_witness(conn, tables)
+    if after != before:
+        raise DataChanged(
+            "the data changed while measuring (a write, seed or truncate by something else): this run's "
+            "numbers do not belong to its fingerprint; find what wrote (pg_stat_user_tables) and run again"
+        )
 
 
 def fingerprint(dsn: str, manifest: Manifest | None, database_label: str) -> Environment:
@@ -112,33 +156,56 @@ def run(
     progress: Progress | None = None,
     database_label: str = "",
     write: Callable[[RunResult], None] | None = None,
+    access: Access | None = None,
 ) -> RunResult:
-    """Measure and judge every selected query; ``write`` is called after each one and at the end."""
+    """Measure and judge every selected query; ``write`` is called after each one and at the end.
+
+    The user's SQL runs through ``access.reader_dsn`` (default: ``dsn`` itself), holding the shared data
+    lock so no seed changes the data meanwhile; DataChanged (exit 3, run marked invalid) if it changed.
+    """
     progress = progress or Progress()
     catalog = selected_catalog(options)
     run_id = options.run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     result = RunResult(run_id=run_id, started_at=now_iso(), environment=None, options=_options_dict(options))
     write = write or (lambda r: None)
+    access = access or Access.owner_only(dsn)
+    refused = False
     try:
-        manifest = prepare_database(dsn, options, progress)
-        result.environment = fingerprint(dsn, manifest, database_label or redact(dsn))
-        anchor = manifest.anchor if manifest else dt.datetime.now(dt.UTC)
-        with connect(dsn) as conn:
-            sampler = ParamSampler(conn, anchor, options.seed)
-            draws = {
-                q.name: sampler.draw_sets(
-                    q, options.measure.warmup + options.measure.iterations, query_seed(options.seed, q)
-                )
-                for q in catalog.queries
-            }
-        write(result)
-        for index, query in enumerate(catalog.queries):
-            progress.query_started(index, len(catalog.queries), query.name)
-            query_result = _measure_and_judge(dsn, query, draws[query.name], options, result.environment)
-            result.queries.append(query_result)
-            progress.query_finished(query_result)
+        with contextlib.ExitStack() as held:
+            manifest = prepare_and_hold(dsn, options, progress, held, "run")
+            result.environment = fingerprint(dsn, manifest, database_label or redact(dsn))
+            warning = measuring_warning(access)
+            if warning:
+                result.warnings.append(warning)
+                progress.warning(warning)
+            tables = measured_tables(manifest, result.environment)
+            with connect(dsn) as conn:
+                witness = data_witness(conn, tables)
+            anchor = manifest.anchor if manifest else dt.datetime.now(dt.UTC)
+            with connect(access.reader_dsn) as conn:  # draws are the user's SQL too: as the measuring role
+                sampler = ParamSampler(conn, anchor, options.seed)
+                draws = {
+                    q.name: sampler.draw_sets(
+                        q, options.measure.warmup + options.measure.iterations, query_seed(options.seed, q)
+                    )
+                    for q in catalog.queries
+                }
             write(result)
+            for index, query in enumerate(catalog.queries):
+                progress.query_started(index, len(catalog.queries), query.name)
+                query_result = _measure_and_judge(access, query, draws[query.name], options, result.environment)
+                result.queries.append(query_result)
+                progress.query_finished(query_result)
+                write(result)
+            refuse_changed_data(dsn, tables, witness)
         result.complete = True
+    except DataChanged as exc:
+        result.incomplete_reason = f"invalid: {exc}"
+        raise
+    except (InputError, UnsafeOperation) as exc:
+        result.incomplete_reason = f"refused: {exc}"
+        refused = not result.queries  # refused before measuring anything: no report folder either
+        raise
     except KeyboardInterrupt:
         result.incomplete_reason = "interrupted (SIGINT)"
         raise
@@ -153,7 +220,8 @@ def run(
         raise
     finally:
         result.finished_at = now_iso()
-        write(result)
+        if not refused:
+            write(result)
     return result
 
 
@@ -172,12 +240,20 @@ def selected_catalog(options: RunOptions) -> Catalog:
 
 
 def _measure_and_judge(
-    dsn: str, query: Query, param_sets: list[dict], options: RunOptions, environment: Environment
+    access: Access, query: Query, param_sets: list[dict], options: RunOptions, environment: Environment
 ) -> QueryResult:
     budget = options.budget_ms if options.budget_ms is not None else query.budget_ms
     _, usable = split_expectations(query, environment.strategy, environment.row_counts)
     measurement = measure_query(
-        dsn, query, param_sets, options.measure, budget, environment.row_counts, usability_indexes=usable
+        access.reader_dsn,
+        query,
+        param_sets,
+        options.measure,
+        budget,
+        environment.row_counts,
+        usability_indexes=usable,
+        admin_dsn=access.admin_dsn,
+        reader_role=access.reader_role,
     )
     summary = summarize(measurement.samples_ms, seed=options.seed) if measurement.samples_ms else None
     verdict = judge(

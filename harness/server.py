@@ -24,12 +24,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.errors import ServerError, os_error_fix
+from harness.errors import ServerError, UnsafeOperation, os_error_fix
+from harness.roles import create_reader
 
 DATABASE = "harness"
 SUPERUSER = "harness"
@@ -457,6 +458,7 @@ class EmbeddedServer:
                     conn.execute(f"CREATE DATABASE {DATABASE}")
                 with psycopg.connect(self.dsn(port), autocommit=True) as db:
                     db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                    create_reader(db, DATABASE)  # the role that measures: reads, nothing else
         except psycopg.Error as exc:
             reason = _last_line(exc.diag.message_primary or "") or _telling_line(str(exc))
             if isinstance(exc, psycopg.errors.DiskFull) and "No space left" not in reason:
@@ -466,10 +468,36 @@ class EmbeddedServer:
     def dsn(self, port: int, dbname: str = DATABASE) -> str:
         return f"host=127.0.0.1 port={port} user={SUPERUSER} dbname={dbname}"
 
-    def stop(self) -> bool:
-        """Stop the cluster if it runs (whoever uses it); True when something was stopped."""
+    def stop(self, wait_s: float | None = None, on_wait: Callable[[str], None] | None = None) -> bool:
+        """Stop the cluster if it runs, once no other harness command uses it; True when something stopped.
+
+        A command still using the server (measuring, seeding) is waited for up to ``wait_s`` seconds
+        (default ``locks.wait_seconds()``), then UnsafeOperation (exit 2): one command never stops the
+        server under another. This process stops being a user first.
+        """
+        from harness.locks import wait_seconds
+
         with self.lock():
-            return self._stop_locked()
+            self._leave()
+        deadline = time.monotonic() + (wait_seconds() if wait_s is None else wait_s)
+        told = False
+        while True:
+            with self.lock(), open(self.data_dir.parent / "server.users", "w") as users:
+                try:
+                    fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                else:
+                    return self._stop_locked()  # no user can join: joining needs lock()
+            if time.monotonic() >= deadline:
+                raise UnsafeOperation(
+                    "another harness command is using the embedded server (run, compare, load, seed …); "
+                    "wait for it to finish, or stop it first (Ctrl-C), then run harness db stop again"
+                )
+            if not told and on_wait is not None:
+                on_wait("waiting for the harness commands using the server to finish …")
+                told = True
+            time.sleep(0.2)
 
     def _stop_locked(self) -> bool:
         if self._postmaster_pid() is None:

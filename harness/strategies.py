@@ -167,10 +167,12 @@ def switch_strategy(dsn: str, name: str, *, force: bool = False, directory: Path
     from dataclasses import replace
 
     from harness.db import connect
+    from harness.locks import lock_for_change
     from harness.seed.manifest import read_manifest, write_manifest
 
     strategy = load_strategy(name, directory)
     with connect(dsn, autocommit=False) as conn:
+        lock_for_change(conn, f"switch indexes to strategy {name}")  # never under a measurement
         manifest = read_manifest(conn)
         if manifest is None and not force:
             raise UnsafeOperation(

@@ -21,6 +21,7 @@ from harness.errors import InputError
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff, plan_facts
 from harness.run import query_seed
+from harness.safety import execute_one
 from harness.seed import read_manifest
 
 ESTIMATE_NOTE = (
@@ -127,7 +128,9 @@ def _representative_params(conn: psycopg.Connection, queries: Sequence[Query], s
 
 
 def _plan(conn: psycopg.Connection, query: Query, params: Mapping[str, Any]) -> PlanFacts:
-    row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, dict(params), prepare=False).fetchone()
+    cursor = conn.cursor()
+    execute_one(cursor, "EXPLAIN (FORMAT JSON) " + query.sql, dict(params), prepare=False)
+    row = cursor.fetchone()
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
     return plan_facts(row[0])

@@ -8,6 +8,7 @@ budgets and the maximum failure rate, and writes the report folder (``harness.lo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -25,6 +26,7 @@ from harness.catalog import Catalog
 from harness.errors import EnvironmentFailure, InputError
 from harness.load.samples import QuerySamples, Timeline, read_samples, timeline
 from harness.results import Environment, now_iso
+from harness.roles import Access
 from harness.stats import DEFAULT_RESAMPLES, Summary, summarize
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -139,7 +141,7 @@ def parse_duration(text: str) -> int:
 def validate(options: LoadOptions) -> Catalog:
     """Check the options and the catalog before any database work (bad input is exit 2, not 3)."""
     from harness.catalog import load_catalog
-    from harness.check import refuse_unrunnable
+    from harness.safety import refuse_unrunnable
 
     if options.users < 1:
         raise InputError(f"--users must be at least 1, not {options.users}")
@@ -164,22 +166,29 @@ def run_load(
     progress: LoadProgress | None = None,
     database_label: str = "",
     write: Callable[[LoadResult], None] | None = None,
+    access: Access | None = None,
 ) -> LoadResult:
     """Seed if needed, run Locust for ``duration_s``, merge every process's timings, judge, report.
 
     ``write`` (default: ``harness.load.report.write_load_reports``) is called once at the end, also when
     the run was interrupted or Locust failed, so partial results are kept. Raises InputError (exit 2) for
     bad options, EnvironmentFailure (exit 3) when the database or Locust failed.
+
+    The Locust users connect through ``access.reader_dsn`` (the measuring role); while they run, the shared
+    data lock keeps seeds and strategy switches out.
     """
     from harness.db import redact
     from harness.load.report import write_load_reports
-    from harness.run import Progress, RunOptions, fingerprint, prepare_database
+    from harness.roles import measuring_warning
+    from harness.run import Progress, RunOptions, fingerprint, prepare_and_hold
 
     progress = progress or LoadProgress()
     catalog = validate(options)
     run_id, directory = _new_run_directory(options)
     result = LoadResult(run_id, now_iso(), options, directory)
     write = write or (lambda r: write_load_reports(r, r.directory))
+    access = access or Access.owner_only(dsn)
+    held = contextlib.ExitStack()
     try:
         if options.role != "master":
             run_options = RunOptions(
@@ -189,11 +198,14 @@ def run_load(
                 seed_if_needed=options.seed_if_needed,
                 force=options.force,
             )
-            manifest = prepare_database(dsn, run_options, Progress(seeding=progress.message))
+            manifest = prepare_and_hold(dsn, run_options, Progress(seeding=progress.message), held, "load")
             result.environment = fingerprint(dsn, manifest, database_label or redact(dsn))
+            warning = measuring_warning(access)
+            if warning:
+                progress.message(f"warning: {warning}")
         directory.mkdir(parents=True, exist_ok=True)
         started = time.time()
-        result.locust_exit_code = _run_locust(dsn, options, directory, progress)
+        result.locust_exit_code = _run_locust(access.reader_dsn, options, directory, progress)
         _collect(result, catalog, read_samples(directory / "samples"), started)
         if options.role != "master" and (result.locust_exit_code or (result.total and result.total.failures)):
             _probe(dsn)  # failures because the database went away are exit 3, not a verdict
@@ -207,6 +219,7 @@ def run_load(
             _collect(result, catalog, read_samples(directory / "samples"), _started_epoch(result))
         raise
     finally:
+        held.close()
         result.finished_at = now_iso()
         if directory.exists():
             write(result)

@@ -20,6 +20,7 @@ from harness import __version__, paths
 from harness.config import Tier, load_tier
 from harness.db import connect
 from harness.errors import DatabaseError, UnsafeOperation
+from harness.locks import lock_for_change
 from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER
 from harness.seed.generate import GENERATOR_VERSION, TableData
 from harness.seed.manifest import (
@@ -33,7 +34,6 @@ from harness.seed.manifest import (
 from harness.seed.pipeline import EncodedTables
 from harness.strategies import apply_strategy, load_strategy
 
-SEED_LOCK_KEY = 0x6861726E  # "harn": one seed at a time per database
 TABLES = ["users", "courses", "lessons", "enrollments", "user_progress", "behavior_logs", "points_ledger"]
 
 # on_progress(table, rows_done, rows_total)
@@ -70,7 +70,7 @@ def seed(
         try:
             conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute("SET LOCAL TimeZone = 'UTC'")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [SEED_LOCK_KEY])
+            lock_for_change(conn, f"seed tier {tier.name}")  # one seed at a time, never under a measurement
             previous = read_manifest(conn)
             refuse_foreign_tables(conn, previous, force)
             try:
