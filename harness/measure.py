@@ -120,6 +120,9 @@ def measure_query(
             result.error = f"timed out after {result.timeout_ms} ms (statement_timeout)"
             return result
         except (pg_errors.AdminShutdown, psycopg.OperationalError) as exc:
+            if exc.sqlstate and not exc.sqlstate.startswith("57P"):  # an ERROR the query itself raised (dblink)
+                result.error = f"{type(exc).__name__}: {_one_line(exc)}"
+                return result
             if _server_gone(dsn):
                 raise DatabaseError(f"lost the database while measuring {query.name}: {_one_line(exc)}") from None
             if attempts >= options.retries_on_lost_backend:
