@@ -111,7 +111,7 @@ COMMANDS = {
 
 def draw_file(sql: str) -> tuple[str, str]:
     """A query whose only write is in its sql draw."""
-    return "SELECT count(*) FROM users WHERE user_id = %(u)s", f'[params]\nu = {{ draw = "sql", sql = "{sql}" }}\n'
+    return "SELECT count(*) FROM users WHERE id = %(u)s", f'[params]\nu = {{ draw = "sql", sql = "{sql}" }}\n'
 
 
 # -- layer 2: nothing runs that the parser did not understand ------------------------------------------
@@ -460,3 +460,33 @@ def test_load_accepts_a_run_id(cluster: Cluster, tmp_path: Path) -> None:
     done = harness(cluster, *args, "--run-id", "mine", "--reports-dir", str(tmp_path / "r"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "r" / "mine").is_dir()
+
+
+# -- user indexes survive a re-seed -----------------------------------------------------------------------------
+
+
+def test_a_reseed_recreates_the_users_own_indexes(fresh_dsn: str) -> None:
+    from harness.seed import seed
+
+    seed(fresh_dsn, "test")
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute("CREATE INDEX my_duration_idx ON behavior_logs (duration_ms) WHERE duration_ms > 1000")
+    seed(fresh_dsn, "dev")  # a different tier: the tables are dropped and loaded again
+    with psycopg.connect(fresh_dsn) as conn:
+        row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'my_duration_idx'").fetchone()
+    assert row is not None, "the user's index was dropped by the re-seed"
+    assert "WHERE (duration_ms > 1000)" in row[0]
+
+
+def test_a_user_index_that_cannot_be_rebuilt_makes_the_seed_refuse_and_keep_everything(fresh_dsn: str) -> None:
+    from harness.errors import UnsafeOperation
+    from harness.seed import seed
+
+    first = seed(fresh_dsn, "test")
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:  # unique on test data, not on dev data
+        conn.execute("CREATE UNIQUE INDEX my_unique_idx ON users ((id % 25))")
+    with pytest.raises(UnsafeOperation, match=r"your index my_unique_idx .* cannot be rebuilt"):
+        seed(fresh_dsn, "dev")
+    with psycopg.connect(fresh_dsn) as conn:
+        assert read_manifest(conn).checksum == first.checksum  # type: ignore[union-attr]
+        assert conn.execute("SELECT to_regclass('my_unique_idx') IS NOT NULL").fetchone() == (True,)
