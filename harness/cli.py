@@ -21,11 +21,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import __version__, db
+from harness.catalog import MAX_BUDGET_MS
 from harness.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENVIRONMENT,
     EXIT_INTERRUPTED,
     HarnessError,
+    InputError,
     Interrupted,
     os_error_fix,
 )
@@ -192,6 +194,11 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
 
     if verify:
         result = seeding.verify(session.target.dsn)
+        if not result.expected:  # exit 2, not 1: CI reads 1 as "slower"
+            raise InputError(
+                "this database was not seeded by harness (no harness_manifest): nothing to verify; "
+                "seed it first (harness seed), or point --dsn at the seeded database"
+            )
         for problem in result.problems:
             (out if problem.startswith("note:") else err).print(problem)
         out.print(f"{'intact' if result.intact else 'NOT intact'}: checksum {result.actual[:16] or '-'}")
@@ -294,7 +301,7 @@ def check_command(
 @click.option(
     "--budget",
     "budget_ms",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET_MS),
     help="p95 budget in ms for every query.",
 )
 @click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
@@ -478,7 +485,7 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
 @click.option(
     "--p95-budget",
     "p95_budget_ms",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET_MS),
     help="p95 budget in ms under load for every query (default: each query's budget_ms).",
 )
 @click.option(

@@ -35,6 +35,7 @@ PREPARE_MODES = {
 DEFAULT_ITERATIONS = 30
 MIN_SAMPLES_FOR_P95 = 20
 DEFAULT_WARMUP = 5
+MAX_TIMEOUT_MS = 2**31 - 1  # statement_timeout is a 32-bit integer of milliseconds
 FETCH_BATCH = 10_000  # rows converted at a time: as fast as fetchall for small results
 
 
@@ -48,7 +49,7 @@ class MeasureOptions:
     retries_on_lost_backend: int = 1
 
     def timeout_ms(self, budget_ms: float) -> int:
-        return int(max(budget_ms * self.timeout_factor, self.min_timeout_ms))
+        return int(min(max(budget_ms * self.timeout_factor, self.min_timeout_ms), MAX_TIMEOUT_MS))
 
 
 @dataclass(frozen=True)

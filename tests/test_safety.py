@@ -490,3 +490,56 @@ def test_a_user_index_that_cannot_be_rebuilt_makes_the_seed_refuse_and_keep_ever
     with psycopg.connect(fresh_dsn) as conn:
         assert read_manifest(conn).checksum == first.checksum  # type: ignore[union-attr]
         assert conn.execute("SELECT to_regclass('my_unique_idx') IS NOT NULL").fetchone() == (True,)
+
+
+# -- bad input is exit 2 with file:line and the fix --------------------------------------------------------------
+
+
+TIER = (REPO / "scenarios" / "tiers" / "test.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "words"),
+    [
+        ("anchor_date = 2026-06-30", "anchor_date = 9999-12-31", 4, "anchor_date must be between"),
+        ("enrollments_per_user = 2.0", "enrollments_per_user = 1e300", 11, "enrollments_per_user must be <="),
+        ("history_days = 56 ", "history_days = 99999999 ", 5, "history_days must be <="),
+    ],
+)
+def test_a_tier_out_of_range_is_exit_2_naming_its_line(
+    cluster: Cluster, tmp_path: Path, old: str, new: str, line: int, words: str
+) -> None:
+    tier = tmp_path / "t.toml"
+    tier.write_text(TIER.replace(old, new))
+    done = harness(cluster, "seed", "--tier", str(tier))
+    assert done.returncode == 2, done.stderr
+    assert f"Error: {tier}:{line}: {words}" in done.stderr
+
+
+def test_a_sql_draw_naming_an_unknown_column_is_exit_2(cluster: Cluster, tmp_path: Path) -> None:
+    sql, header = draw_file("SELECT no_such_column FROM users")
+    queries = catalog(tmp_path / "q", sql, header)
+    done = harness(cluster, *COMMANDS["run"], "--queries", str(queries), "--reports-dir", str(tmp_path / "r"))
+    assert done.returncode == 2, done.stderr
+    assert f"Error: {queries / 'q.sql'}:4: parameter 'u': the draw query failed: column" in done.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_other_bad_inputs_are_exit_2_with_one_line(cluster: Cluster, fresh_dsn: str, tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.mkdir()
+    (loop / "a.sql").symlink_to(loop / "b.sql")
+    (loop / "b.sql").symlink_to(loop / "a.sql")
+    single = catalog(tmp_path / "one", "SELECT 1") / "q.sql"
+    cases = {
+        "symlink loop": (("run", "--queries", str(loop)), "Too many levels of symbolic links"),
+        "bogus sslmode": (("run", "--dsn", "postgresql://127.0.0.1/x?sslmode=bogus"), "sslmode='bogus' is not one of"),
+        "verify a foreign database": (("seed", "--verify", "--dsn", fresh_dsn), "not seeded by harness"),
+        "queries is a file": (("run", "--queries", str(single)), "is a file: pass the folder"),
+    }
+    for name, (args, words) in cases.items():
+        done = harness(cluster, *args)
+        assert done.returncode == 2, (name, done.stderr)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and words in errors[0], (name, done.stderr)
+        assert "Traceback" not in done.stderr
