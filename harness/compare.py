@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import inspect
 import statistics
 import time
 import zlib
@@ -372,12 +373,26 @@ class CompareProgress:
 
 def _holding_data_lock(function: Callable[..., StrategyComparison]) -> Callable[..., StrategyComparison]:
     """Run ``function`` holding the data lock exclusively: it switches indexes itself (its own seeds and
-    switches go ahead), and no other seed, run or load may start meanwhile."""
+    switches go ahead), and no other seed, run or load may start meanwhile. Names and the catalog are
+    validated first: bad input is exit 2 before any connection."""
+    signature = inspect.signature(function)
 
     @functools.wraps(function)
-    def holding(dsn: str, *args: Any, **kwargs: Any) -> StrategyComparison:
-        with exclusively(dsn, "compare --strategies"):
-            return function(dsn, *args, **kwargs)
+    def holding(*args: Any, **kwargs: Any) -> StrategyComparison:
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        given = call.arguments
+        _validate_strategies(given["strategies"], given["strategies_dir"])
+        selected_catalog(
+            RunOptions(
+                tier=given["tier"],
+                queries_dir=given["queries_dir"],
+                only=tuple(given["only"]),
+                seed_if_needed=given["seed_if_needed"],
+            )
+        )
+        with exclusively(given["dsn"], "compare --strategies"):
+            return function(*args, **kwargs)
 
     return holding
 
