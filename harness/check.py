@@ -24,7 +24,7 @@ from sqlglot.tokens import Token, TokenType
 from harness.catalog import Catalog, ParamSpec, Query, load_query, query_files, scan_placeholders
 from harness.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ConfigError, InputError
 from harness.lint import RULES, LintContext, run_lints
-from harness.safety import UNPARSED, is_writing_function
+from harness.safety import UNPARSED, execute_one, is_writing_function
 from harness.schema import SchemaInfo, load_schema_ddl, load_schema_live
 
 if TYPE_CHECKING:
@@ -565,7 +565,7 @@ def prepare_queries(dsn: str, queries: list[Query]) -> list[Finding]:
                 with conn.transaction(force_rollback=True):
                     conn.execute("SET TRANSACTION READ ONLY")
                     conn.execute(f"SET LOCAL statement_timeout = {PREPARE_TIMEOUT_MS}")
-                    conn.execute(prefix + text)
+                    execute_one(conn.cursor(), prefix + text, None, prepare=False)  # one statement, never two
                     conn.execute(f"DEALLOCATE harness_check_{number}")
             except psycopg.errors.QueryCanceled:
                 raise

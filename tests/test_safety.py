@@ -543,3 +543,12 @@ def test_other_bad_inputs_are_exit_2_with_one_line(cluster: Cluster, fresh_dsn: 
         errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
         assert len(errors) == 1 and words in errors[0], (name, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_check_live_prepares_one_statement_only(cluster: Cluster, unchanged: None, tmp_path: Path) -> None:
+    """`check --dsn` PREPAREs each clean query: an allowed unparsable one cannot smuggle a second statement."""
+    sql = "SELECT 1; COMMIT; DELETE FROM behavior_logs WHERE id % 7 = 0; SELECT 1 ORDER BY 1 USING <"
+    queries = catalog(tmp_path / "q", sql, ALLOW)
+    done = harness(cluster, "check", "--queries", str(queries), "--dsn", cluster.dsn)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "cannot insert multiple commands" in done.stdout
