@@ -552,3 +552,26 @@ def test_check_live_prepares_one_statement_only(cluster: Cluster, unchanged: Non
     done = harness(cluster, "check", "--queries", str(queries), "--dsn", cluster.dsn)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "cannot insert multiple commands" in done.stdout
+
+
+@pytest.mark.parametrize("header", ["", ALLOW])
+def test_the_pytest_plugin_refuses_or_cannot_run_a_second_statement(
+    cluster: Cluster, unchanged: None, tmp_path: Path, header: str
+) -> None:
+    queries = catalog(tmp_path / "q", MULTI, header)
+    env = {**os.environ, **cluster.env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    plugins = ["-p", "pytest_benchmark.plugin", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *plugins, "-q", "--harness-tier", "test", "--harness-queries", str(queries)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    if header:  # allowed past the parser: the server refuses the second statement
+        assert done.returncode == 1 and "cannot insert multiple commands" in output, output
+    else:
+        assert done.returncode == 2 and "sqlglot cannot parse" in output, output
