@@ -101,6 +101,8 @@ def measuring_warning(access: Access) -> str | None:
     """One line to print and to put in the report when the measuring role could write, else None."""
     from harness.db import connect
 
+    if access.reader_role:
+        _refuse_unusable_role(access)
     with connect(access.reader_dsn, application_name="harness-role-check") as conn:
         powers = write_powers(conn)
     if not powers:
@@ -110,6 +112,26 @@ def measuring_warning(access: Access) -> str | None:
         "statement at a time and refused unless parsed, but only a read-only role makes writes impossible; "
         "pass --read-role ROLE (a role with only SELECT)"
     )
+
+
+def _refuse_unusable_role(access: Access) -> None:
+    """InputError (exit 2) when the read role does not exist or the DSN's user may not SET ROLE to it."""
+    from harness.db import connect
+
+    with connect(access.admin_dsn, application_name="harness-role-check") as conn:
+        row = conn.execute(
+            "SELECT pg_has_role(session_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s", [access.reader_role]
+        ).fetchone()
+        user = conn.execute("SELECT session_user").fetchone()
+    role = access.reader_role
+    if row is None:
+        raise InputError(
+            f"--read-role {role!r}: no such role; create it with only SELECT on the tables "
+            f"(CREATE ROLE {role} NOLOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role})"
+        )
+    if not row[0]:
+        who = user[0] if user else "the DSN's user"
+        raise InputError(f"--read-role {role!r}: {who} is not a member of it; GRANT {role} TO {who}")
 
 
 def _current(access: Access) -> str:

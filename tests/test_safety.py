@@ -575,3 +575,12 @@ def test_the_pytest_plugin_refuses_or_cannot_run_a_second_statement(
         assert done.returncode == 1 and "cannot insert multiple commands" in output, output
     else:
         assert done.returncode == 2 and "sqlglot cannot parse" in output, output
+
+
+def test_an_unknown_read_role_is_exit_2(cluster: Cluster, tmp_path: Path) -> None:
+    queries = catalog(tmp_path / "q", "SELECT 1")
+    args = ("run", "--no-seed", "--dsn", cluster.dsn, "--read-role", "no_such_role", "--queries", str(queries))
+    done = harness(cluster, *args, "--reports-dir", str(tmp_path / "r"))
+    assert done.returncode == 2, done.stderr
+    assert "Error: --read-role 'no_such_role': no such role; create it" in done.stderr
+    assert not (tmp_path / "r").exists()
