@@ -475,6 +475,7 @@ def compare_strategies(
         warmup=warmup,
         original_strategy=manifest.strategy,
         started_at=started_at,
+        warnings=(warning,) if warning else (),
     )
     write = write or (lambda comparison: None)
     write_table = write_table or max(manifest.row_counts, key=lambda table: manifest.row_counts[table])
@@ -640,7 +641,7 @@ class _Session:
             verdicts=tuple(_pair_verdicts(measurements, self.names)),
             costs=costs,
             original_restored=self.restored,
-            warnings=tuple(_strategy_warnings(measurements, empty.iterations)),
+            warnings=empty.warnings + tuple(_strategy_warnings(measurements, empty.iterations)),
         )
 
 

@@ -584,3 +584,16 @@ def test_an_unknown_read_role_is_exit_2(cluster: Cluster, tmp_path: Path) -> Non
     assert done.returncode == 2, done.stderr
     assert "Error: --read-role 'no_such_role': no such role; create it" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_load_and_compare_report_a_measuring_role_that_can_write(cluster: Cluster, tmp_path: Path) -> None:
+    queries = catalog(tmp_path / "q", "SELECT count(*) FROM users")
+    common = ("--queries", str(queries), "--dsn", cluster.dsn)
+    load = harness(cluster, *COMMANDS["load"], "--no-seed", *common, "--run-id", "l", "--reports-dir", str(tmp_path))
+    assert load.returncode == 0, load.stderr
+    assert "warning: the measuring role 'harness' can write" in load.stderr
+    assert "can write" in json.loads((tmp_path / "l" / "load.json").read_text())["warnings"][0]
+    compare = harness(cluster, *COMMANDS["compare"], *common, "--reports-dir", str(tmp_path / "c"))
+    assert "warning: the measuring role 'harness' can write" in compare.stderr, compare.stderr
+    (report,) = (tmp_path / "c").glob("compare-*/compare.json")
+    assert any("can write" in w for w in json.loads(report.read_text())["warnings"])

@@ -103,6 +103,7 @@ class LoadResult:
     complete: bool = False
     incomplete_reason: str | None = None
     finished_at: str | None = None
+    warnings: list[str] = field(default_factory=list)  # about the run as a whole (e.g. a role that can write)
 
     @property
     def failed(self) -> list[str]:
@@ -202,6 +203,7 @@ def run_load(
             result.environment = fingerprint(dsn, manifest, database_label or redact(dsn))
             warning = measuring_warning(access)
             if warning:
+                result.warnings.append(warning)
                 progress.message(f"warning: {warning}")
         directory.mkdir(parents=True, exist_ok=True)
         started = time.time()
