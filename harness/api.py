@@ -35,6 +35,7 @@ from harness.load.runner import LoadProgress, parse_duration, run_load, validate
 from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
 from harness.report.compare_report import write_compare_reports
 from harness.results import RunResult, load_run
+from harness.roles import Access, access_for
 from harness.run import Progress, RunOptions, selected_catalog
 from harness.run import run as run_options
 from harness.seed import Manifest, VerifyResult
@@ -59,11 +60,17 @@ def seed(
 ) -> Manifest | VerifyResult:
     """Seed ``tier`` deterministically (the manifest), or with ``verify`` recompute its checksum instead."""
     if verify:
-        with _database(dsn, pg_bin) as (target, _):
-            return verify_seed(target)
+        with _database(dsn, pg_bin) as (target, _, _):
+            result = verify_seed(target)
+        if not result.expected:  # exit 2, not 1: CI reads 1 as "slower"
+            raise InputError(
+                "this database was not seeded by harness (no harness_manifest): nothing to verify; "
+                "seed it first (harness seed), or point --dsn at the seeded database"
+            )
+        return result
     chosen = load_tier(tier)
     load_strategy(strategy)
-    with _database(dsn, pg_bin) as (target, _):
+    with _database(dsn, pg_bin) as (target, _, _):
         return seed_data(target, chosen, seed, strategy, force=force, on_progress=on_progress)
 
 
@@ -106,6 +113,7 @@ def run(
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
     progress: Progress | None = None,
@@ -126,8 +134,8 @@ def run(
         run_id=run_id,
     )
     selected_catalog(options)  # bad input is reported before a server starts
-    with _database(dsn, pg_bin) as (target, label):
-        return run_options(target, options, progress, label)
+    with _database(dsn, pg_bin, read_role) as (target, label, access):
+        return run_options(target, options, progress, label, access=access)
 
 
 def load(
@@ -152,6 +160,7 @@ def load(
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
     progress: LoadProgress | None = None,
@@ -181,8 +190,8 @@ def load(
         run_id=run_id,
     )
     validate(options)  # bad input is reported before a server starts
-    with _database(dsn, pg_bin) as (target, label):
-        return run_load(target, options, progress, label)
+    with _database(dsn, pg_bin, read_role) as (target, label, access):
+        return run_load(target, options, progress, label, access=access)
 
 
 def compare(
@@ -202,6 +211,7 @@ def compare(
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
     progress: CompareProgress | None = None,
@@ -222,13 +232,13 @@ def compare(
         return result
     if what_if_sql:
         workload = Workload.resolve(tier=tier, seed=seed, queries_dir=queries_dir, only=only)
-        with _database(dsn, pg_bin) as (target, _):
+        with _database(dsn, pg_bin) as (target, _, _):
             return what_if(target, list(what_if_sql), workload.catalog.queries, seed)
     if not names:
         raise InputError("nothing to compare: pass BASE CAND run files, --strategies a,b,… or --what-if SQL")
     if len(names) < 2:
         raise InputError("--strategies needs at least two names, e.g. none,baseline,tuned")
-    with _database(dsn, pg_bin) as (target, label):
+    with _database(dsn, pg_bin, read_role) as (target, label, access):
         return compare_strategies(
             target,
             names,
@@ -243,6 +253,7 @@ def compare(
             progress=progress,
             database_label=label,
             write=_compare_writer(directory),
+            access=access,
         )
 
 
@@ -257,11 +268,13 @@ def _compare_writer(directory: Path | None) -> Callable[[StrategyComparison], No
 
 
 @contextlib.contextmanager
-def _database(dsn: str | None, pg_bin: str | None) -> Iterator[tuple[str, str]]:
-    """(DSN, label for reports) of the chosen database; an embedded server started for it is released after."""
+def _database(dsn: str | None, pg_bin: str | None, read_role: str | None = None) -> Iterator[tuple[str, str, Access]]:
+    """(DSN, label for reports, how to measure) of the chosen database: the embedded cluster measures as its
+    read-only role, a ``dsn`` as ``read_role`` when given. An embedded server started for it is released after."""
     target = db.resolve(dsn, pg_bin=pg_bin)
     try:
-        yield target.dsn, "embedded" if target.server else target.display
+        access = access_for(target, read_role)
+        yield target.dsn, "embedded" if target.server else target.display, access
     finally:
         if target.server is not None:
             target.server.release()

@@ -16,7 +16,6 @@ only sees frozen dataclasses. ``Query.sql`` is the file's own text, never SQL re
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -27,6 +26,9 @@ from types import MappingProxyType
 from harness.errors import ConfigError, InputError
 
 DEFAULT_BUDGET_MS = 500.0
+MAX_BUDGET_MS = 3_600_000.0  # an hour: statement_timeout (budget x factor) must stay a valid integer
+MAX_OFFSET_DAYS = 100_000  # about 270 years either side of the anchor: still a valid timestamp
+BIGINT = (-(2**63), 2**63 - 1)  # what an int draw binds to
 PREPARE_MODES = ("auto", "custom", "generic")
 DRAW_KINDS = ("anchor", "sql", "value", "choice", "int")
 QUERY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -162,6 +164,8 @@ def load_catalog(directory: Path) -> Catalog:
 
 def query_files(directory: Path) -> list[Path]:
     """The catalog's files, sorted; InputError when the directory is missing or holds none."""
+    if directory.is_file():
+        raise InputError(f"--queries {directory} is a file: pass the folder holding the .sql files")
     if not directory.is_dir():
         raise InputError(f"query directory {directory} does not exist (use --queries DIR)")
     files = sorted(directory.glob("*.sql"))
@@ -336,10 +340,10 @@ def _typed(
 
 def _budget(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> float:
     value = meta.get("budget_ms", DEFAULT_BUDGET_MS)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_BUDGET_MS:
         raise ConfigError(
             path,
-            f"budget_ms must be a positive number of milliseconds, not {value!r}",
+            f"budget_ms must be a positive number of milliseconds up to {MAX_BUDGET_MS:.0f}, not {value!r}",
             *finder.find("budget_ms"),
         )
     return float(value)
@@ -408,23 +412,47 @@ def _param(path: Path, finder: _KeyFinder, name: str, spec: object) -> ParamSpec
         return value
 
     if draw == "anchor":
-        return ParamSpec(name, draw, line, offset_days=need("offset_days", int, 0))  # type: ignore[arg-type]
+        offset = need("offset_days", int, 0)
+        if not -MAX_OFFSET_DAYS <= offset <= MAX_OFFSET_DAYS:  # type: ignore[operator]
+            raise ConfigError(
+                path, f"parameter {name!r}: offset_days must be within ±{MAX_OFFSET_DAYS:_}, not {offset}", line, col
+            )
+        return ParamSpec(name, draw, line, offset_days=offset)  # type: ignore[arg-type]
     if draw == "sql":
         sql = need("sql", str)
         if not str(sql).strip():
             raise ConfigError(path, f"parameter {name!r}: sql is empty", line, col)
         return ParamSpec(name, draw, line, sql=sql, weighted=need("weighted", bool, False))  # type: ignore[arg-type]
     if draw == "value":
+        _bindable(path, name, spec["value"], line, col)
         return ParamSpec(name, draw, line, value=spec["value"])
     if draw == "choice":
         values = need("values", list)
         if not values:
             raise ConfigError(path, f"parameter {name!r}: values is empty", line, col)
+        for item in values:  # type: ignore[attr-defined]
+            _bindable(path, name, item, line, col)
         return ParamSpec(name, draw, line, values=tuple(values))  # type: ignore[arg-type]
     low, high = need("min", int), need("max", int)
+    for bound in (low, high):
+        if not BIGINT[0] <= bound <= BIGINT[1]:  # type: ignore[operator]
+            raise ConfigError(path, f"parameter {name!r}: {bound} does not fit a bigint (±9.2e18)", line, col)
     if low > high:  # type: ignore[operator]
         raise ConfigError(path, f"parameter {name!r}: min ({low}) is greater than max ({high})", line, col)
     return ParamSpec(name, draw, line, min=low, max=high)  # type: ignore[arg-type]
+
+
+def _bindable(path: Path, name: str, value: object, line: int, col: int) -> None:
+    """A value psycopg can bind: a scalar (string, number, boolean, date/time) or a list of them (an array)."""
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, dict) or any(isinstance(item, dict | list) for item in items):
+        raise ConfigError(
+            path, f"parameter {name!r}: a value must be a string, number, boolean, date or a list of them", line, col
+        )
+    if any(
+        isinstance(item, int) and not isinstance(item, bool) and not BIGINT[0] <= item <= BIGINT[1] for item in items
+    ):
+        raise ConfigError(path, f"parameter {name!r}: an integer does not fit a bigint (±9.2e18)", line, col)
 
 
 def _expectations(path: Path, finder: _KeyFinder, blocks: object) -> tuple[IndexExpectation, ...]:
@@ -468,6 +496,7 @@ def _expectation(path: Path, finder: _KeyFinder, nth: int, block: object) -> Ind
 
 def _lint_allow(path: Path, finder: _KeyFinder, lint: object) -> Mapping[str, str]:
     from harness.lint import RULE_IDS  # sqlglot is heavy: Locust processes read catalogs without it
+    from harness.safety import UNPARSED
 
     if not isinstance(lint, dict) or set(lint) - {"allow"}:
         extra = sorted(set(lint) - {"allow"}) if isinstance(lint, dict) else ["lint"]
@@ -477,7 +506,7 @@ def _lint_allow(path: Path, finder: _KeyFinder, lint: object) -> Mapping[str, st
         raise ConfigError(path, "[lint.allow] must map rule ids to reasons", *finder.section_line("lint.allow"))
     for rule, reason in allow.items():
         position = finder.find(rule, "lint.allow")
-        if rule not in RULE_IDS:
+        if rule not in RULE_IDS and rule != UNPARSED:
             raise ConfigError(path, f"unknown lint rule {rule!r}{_suggest(rule, RULE_IDS)}", *position)
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(path, f'{rule} = "…" needs a reason saying why the rule does not apply here', *position)

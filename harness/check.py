@@ -37,6 +37,7 @@ from harness.db import connect
 from harness.ddl import load_schema_ddl
 from harness.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ConfigError, InputError
 from harness.lint import RULES, LintContext, run_lints
+from harness.safety import UNPARSED, execute_one, is_writing_function
 from harness.schema import SchemaInfo, load_schema_live
 
 if TYPE_CHECKING:
@@ -48,6 +49,11 @@ PREPARE_TIMEOUT_MS = 5_000
 CHECK_RULES: dict[str, tuple[str, str]] = {
     "config_error": ("error", "fix the metadata header as the message says (README: 'Query files')"),
     "parse_error": ("error", "fix the SQL syntax at this position"),
+    "unparsed": (
+        "error",
+        f'the harness runs only SQL it understands: rewrite it, or add [lint.allow] {UNPARSED} = "why it is safe"',
+    ),
+    "no_statement": ("error", "write one SELECT query after the header (the file holds only comments or ';')"),
     "multiple_statements": ("error", "keep one statement per file; split the rest into their own .sql files"),
     "not_read_only": ("error", "catalog queries must be read-only SELECT/WITH: remove the write"),
     "unknown_table": ("error", "use a table of the schema, or define it in a WITH clause"),
@@ -63,45 +69,6 @@ CHECK_RULES: dict[str, tuple[str, str]] = {
         "what this statement defines is unknown to check: simplify it, or check live with --dsn",
     ),
 }
-WRITING_FUNCTIONS = frozenset(
-    {
-        "nextval",
-        "setval",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "dblink_exec",
-        "dblink",
-        "lo_import",
-        "lo_export",
-        "lo_unlink",
-        "lo_create",
-        "lo_from_bytea",
-        "lo_put",
-        "set_config",
-        "pg_advisory_lock",
-        "pg_advisory_lock_shared",
-        "pg_advisory_xact_lock",
-        "pg_advisory_xact_lock_shared",
-        "pg_try_advisory_lock",
-        "pg_try_advisory_lock_shared",
-        "pg_try_advisory_xact_lock",
-        "pg_try_advisory_xact_lock_shared",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "pg_switch_wal",
-        "pg_create_restore_point",
-        "pg_stat_reset",
-        "pg_stat_reset_shared",
-        "pg_stat_reset_single_table_counters",
-        "pg_create_logical_replication_slot",
-        "pg_create_physical_replication_slot",
-        "pg_drop_replication_slot",
-        "pg_file_write",
-        "txid_current",
-        "pg_current_xact_id",
-        "pg_notify",
-    }
-)
 _WRITES = (
     exp.Insert,
     exp.Update,
@@ -267,8 +234,11 @@ def check_query(query: Query, schema: SchemaInfo) -> list[Finding]:
             _check_draw_sql(param, schema, report)
     parsed = _parse(query.sql)
     if isinstance(parsed, tuple):
-        report.at_offset("parse_error", *parsed)
+        if UNPARSED not in query.lint_allow:  # allowed: the server judges it (harness.safety)
+            report.at_offset("parse_error", *parsed)
         return report.findings
+    if not parsed.statements:
+        report.at_line("no_statement", query.sql_start_line, 1, "no SQL statement, only comments or ';'")
     for index, statement in enumerate(parsed.statements):
         if index == 1:
             separators = [i for i, t in enumerate(parsed.tokens) if t.token_type == TokenType.SEMICOLON]
@@ -288,31 +258,49 @@ def check_query(query: Query, schema: SchemaInfo) -> list[Finding]:
     return report.findings
 
 
-RUN_BLOCKERS = ("not_read_only", "multiple_statements", "undeclared_param", "bad_placeholder", "unused_param")
+RUN_BLOCKERS = (
+    "not_read_only",
+    "multiple_statements",
+    "no_statement",
+    "unparsed",
+    "undeclared_param",
+    "bad_placeholder",
+    "unused_param",
+)
 
 
 def run_blockers(query: Query) -> list[Finding]:
     """Why ``harness run`` must not measure this query, whatever the schema: it (or a sql draw) writes, holds
-    several statements, or its placeholders and declared parameters do not match.
+    several statements or none, cannot be parsed, or its placeholders and declared parameters do not match.
 
-    SQL sqlglot cannot parse is not refused here: the server judges it, and runs it read-only anyway.
+    SQL sqlglot cannot parse is refused unless the file allows it with ``[lint.allow] unparsed``; then the
+    server judges it, one statement at a time and as a role that can only read (``harness.safety``).
     """
     report = _Reporter(query)
     _check_placeholders(query, report)
-    parsed = _parse(query.sql)
-    if not isinstance(parsed, tuple):
+    allow_unparsed = UNPARSED in query.lint_allow
+    for label, sql, line in [("", query.sql, None)] + [
+        (f"draw sql of {p.name!r}: ", p.sql, p.line) for p in query.params if p.draw == "sql"
+    ]:
+        parsed = _parse(sql)
+
+        def at(rule_id: str, offset: int, message: str, line: int | None = line, label: str = label) -> None:
+            if line is None:
+                report.at_offset(rule_id, offset, message)
+            else:
+                report.at_line(rule_id, line, 1, label + message)
+
+        if isinstance(parsed, tuple):
+            if not allow_unparsed:
+                at("unparsed", parsed[0], f"sqlglot cannot parse it ({parsed[1]})")
+            continue
+        if not parsed.statements:
+            at("no_statement", 0, "no SQL statement, only comments or ';'")
         if len(parsed.statements) > 1:
-            report.at_line("multiple_statements", query.sql_start_line, 1, "several statements in one query file")
+            at("multiple_statements", 0, "several statements in one query")
         for statement in parsed.statements:
             for rule_id, offset, message in _write_problems(statement, parsed.tokens):
-                report.at_offset(rule_id, parsed.original(offset), message)
-    for param in query.params:
-        draw = _parse(param.sql) if param.draw == "sql" else None
-        if not isinstance(draw, _Parsed):
-            continue
-        for statement in draw.statements:
-            for rule_id, _, message in _write_problems(statement, draw.tokens):
-                report.at_line(rule_id, param.line, 1, f"draw sql of {param.name!r}: {message}")
+                at(rule_id, parsed.original(offset), message)
     return [f for f in report.findings if f.rule_id in RUN_BLOCKERS]
 
 
@@ -350,7 +338,7 @@ def _write_problems(statement: exp.Expression, tokens: list[Token]) -> Iterator[
         if isinstance(node, _WRITES):
             offset = _statement_keyword(tokens, _first_offset(node) or start)
             yield "not_read_only", offset, f"{type(node).__name__.upper()} inside the query: it would write"
-        elif isinstance(node, exp.Func) and _function_name(node) in WRITING_FUNCTIONS:
+        elif isinstance(node, exp.Func) and is_writing_function(_function_name(node)):
             yield "not_read_only", _first_offset(node) or start, f"{_function_name(node)}() changes state"
         elif isinstance(node, exp.Select) and node.args.get("into") is not None:
             into = [t.start for t in tokens if t.token_type == TokenType.INTO]
@@ -614,7 +602,7 @@ def prepare_queries(dsn: str, queries: list[Query]) -> list[Finding]:
                 with conn.transaction(force_rollback=True):
                     conn.execute("SET TRANSACTION READ ONLY")
                     conn.execute(f"SET LOCAL statement_timeout = {PREPARE_TIMEOUT_MS}")
-                    conn.execute(prefix + text)
+                    execute_one(conn.cursor(), prefix + text, None, prepare=False)  # one statement, never two
                     conn.execute(f"DEALLOCATE harness_check_{number}")
             except psycopg.errors.QueryCanceled:
                 raise
@@ -701,8 +689,8 @@ def run_check(
 
 
 def refuse_unrunnable(catalog: Catalog) -> None:
-    """ConfigError (exit 2) at the first query that writes, holds several statements or whose placeholders do
-    not match its declared parameters: refused up front, although queries run read-only anyway."""
+    """ConfigError (exit 2) at the first query that writes, holds several statements or none, that sqlglot
+    cannot parse (without ``[lint.allow] unparsed``), or whose placeholders do not match its parameters."""
     for query in catalog.queries:
         blockers = run_blockers(query)
         if blockers:

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import __version__, db
+from harness.catalog import MAX_BUDGET_MS
 from harness.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENVIRONMENT,
@@ -82,6 +83,13 @@ def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+read_role_option = click.option(
+    "--read-role",
+    metavar="ROLE",
+    help="With --dsn: measure as ROLE (SET ROLE); give it only SELECT. The embedded cluster uses harness_reader.",
+)
+
+
 def workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options `run` and `load` share: which data, which indexes, which queries, where reports go."""
     options = [
@@ -135,7 +143,7 @@ def db_start(pg_bin: str | None) -> int:
 @db_group.command("stop")
 def db_stop() -> int:
     """Stop the cluster."""
-    stopped = _embedded().stop()
+    stopped = _embedded().stop(on_wait=lambda message: err.print(message, markup=False))
     out.print("stopped" if stopped else "not running")
     return 0
 
@@ -292,12 +300,13 @@ def check_command(
 @click.option(
     "--budget",
     "budget_ms",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET_MS),
     help="p95 budget in ms for every query.",
 )
 @click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
 @click.option("--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail).")
 @click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
+@read_role_option
 @database_options
 def run_command(
     tier: str,
@@ -314,6 +323,7 @@ def run_command(
     force: bool,
     reports_dir: Path | None,
     run_id: str | None,
+    read_role: str | None,
     session: Session,
 ) -> int:
     """Measure every query: EXPLAIN ANALYZE + timed runs, gate p95 and index use, write reports."""
@@ -339,6 +349,7 @@ def run_command(
             force=force,
             reports_dir=reports_dir,
             run_id=run_id,
+            read_role=read_role,
             dsn=session.dsn_option,
             pg_bin=session.pg_bin,
             progress=display.progress(),
@@ -386,7 +397,10 @@ class _RunDisplay:
             p95 = f"p95 {q.summary.p95:.2f} ms" if q.summary else (q.measurement.error or "no samples")
             err.print(f"  {q.verdict.status.upper():4}  {q.name}  {p95}")
 
-        return Progress(query_started=started, query_finished=finished, seeding=self._note)
+        def warning(message: str) -> None:
+            err.print(f"warning: {message}", markup=False)
+
+        return Progress(query_started=started, query_finished=finished, seeding=self._note, warning=warning)
 
     def _say(self, message: str) -> None:
         if self.status:
@@ -498,7 +512,7 @@ class _LoadDisplay:
 @click.option(
     "--p95-budget",
     "p95_budget_ms",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET_MS),
     help="p95 budget in ms under load for every query (default: each query's budget_ms).",
 )
 @click.option(
@@ -508,6 +522,8 @@ class _LoadDisplay:
     type=click.FloatRange(0, 1),
     help="Fail a query whose failed requests exceed this fraction.",
 )
+@click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
+@read_role_option
 @database_options
 def load_command(
     users: int,
@@ -529,6 +545,8 @@ def load_command(
     no_seed: bool,
     force: bool,
     reports_dir: Path | None,
+    run_id: str | None,
+    read_role: str | None,
     session: Session,
 ) -> int:
     """Drive the query catalog with Locust users (headless, bounded): throughput, p95, failures, gate."""
@@ -559,6 +577,8 @@ def load_command(
             no_seed=no_seed,
             force=force,
             reports_dir=reports_dir,
+            run_id=run_id,
+            read_role=read_role,
             progress=LoadProgress(message=lambda text: err.print(text, markup=False), tick=display.tick),
         )
     finally:
@@ -597,6 +617,7 @@ def load_command(
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
+@read_role_option
 @database_options
 def compare_command(
     runs: tuple[Path, ...],
@@ -613,6 +634,7 @@ def compare_command(
     allow_mismatch: bool,
     force: bool,
     reports_dir: Path | None,
+    read_role: str | None,
     session: Session,
 ) -> int:
     """Compare index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
@@ -647,6 +669,7 @@ def compare_command(
             dsn=session.dsn_option,
             pg_bin=session.pg_bin,
             progress=progress,
+            read_role=read_role,
         )
     finally:
         if (reports_dir / name).is_dir():

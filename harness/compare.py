@@ -13,6 +13,8 @@ which must exclude 1 *and* clear a minimum effect before anything is called fast
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import statistics
 import time
 import zlib
@@ -27,9 +29,11 @@ from harness.catalog import Query
 from harness.db import connect
 from harness.environment import COMPARED_SETTINGS, Environment
 from harness.errors import DatabaseError, InputError
+from harness.locks import exclusively
 from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
 from harness.plans import PlanFacts, plan_diff
 from harness.results import SavedQuery, SavedRun
+from harness.roles import Access, measuring_warning
 from harness.seed import switch_strategy
 from harness.stats import Comparison, Summary, compare_samples, regressed, summarize
 from harness.strategies import StrategyApplied, load_strategy
@@ -359,6 +363,31 @@ class CompareProgress:
     measured: Callable[[int, int, str, str], None] = lambda done, total, query, strategy: None
 
 
+def _holding_data_lock(function: Callable[..., StrategyComparison]) -> Callable[..., StrategyComparison]:
+    """Run ``function`` holding the data lock exclusively: it switches indexes itself (its own seeds and
+    switches go ahead), and no other seed, run or load may start meanwhile. Names and the catalog are
+    validated first: bad input is exit 2 before any connection."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def holding(*args: Any, **kwargs: Any) -> StrategyComparison:
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        given = call.arguments
+        _validate_strategies(given["strategies"], given["strategies_dir"])
+        Workload.resolve(
+            tier=given["tier"],
+            queries_dir=given["queries_dir"],
+            only=tuple(given["only"]),
+            seed_if_needed=given["seed_if_needed"],
+        )
+        with exclusively(given["dsn"], "compare --strategies"):
+            return function(*args, **kwargs)
+
+    return holding
+
+
+@_holding_data_lock
 def compare_strategies(
     dsn: str,
     strategies: Sequence[str],
@@ -379,8 +408,11 @@ def compare_strategies(
     seed_if_needed: bool = True,
     database_label: str = "",
     write: Callable[[StrategyComparison], None] | None = None,
+    access: Access | None = None,
 ) -> StrategyComparison:
     """Measure every query under every strategy on one seeded dataset; the first strategy is the reference.
+
+    Queries and draws run through ``access.reader_dsn`` (the measuring role; default ``dsn``).
 
     Each query gets one set of parameter draws, shared by all strategies. ``iterations`` timed executions
     per query and strategy are split over ``rounds``; each round visits the strategies in a rotated order,
@@ -415,7 +447,11 @@ def compare_strategies(
         )
     started_at = now_iso()
     environment = workload.environment(manifest)
-    draws = workload.draws(manifest, warmup + iterations)
+    access = access or Access.owner_only(dsn)
+    warning = measuring_warning(access)
+    if warning:
+        progress.message(f"warning: {warning}")
+    draws = workload.draws(manifest, warmup + iterations, access.reader_dsn)  # the user's SQL: as the reader
     empty = StrategyComparison(
         strategies=names,
         reference=names[0],
@@ -429,10 +465,12 @@ def compare_strategies(
         warmup=warmup,
         original_strategy=manifest.strategy,
         started_at=started_at,
+        warnings=(warning,) if warning else (),
     )
     write = write or (lambda comparison: None)
     write_table = write_table or max(manifest.row_counts, key=lambda table: manifest.row_counts[table])
     state = _Session(dsn, names, catalog.queries, strategies_dir, manifest.strategy, progress)
+    state.reader_dsn = access.reader_dsn
 
     def snapshot() -> StrategyComparison:
         return state.comparison(empty, seed, write_table, write_rows)
@@ -499,6 +537,7 @@ class _Session:
         self.index_bytes: dict[str, int] = {}
         self.write_costs: dict[str, list[float]] = {}
         self.written: str | None = None  # a table whose rolled-back inserts left dead rows to vacuum
+        self.reader_dsn = dsn  # where the queries run: the measuring role
 
     def switch(self, name: str) -> None:
         self.progress.message(f"building indexes of strategy {name}")
@@ -525,7 +564,7 @@ class _Session:
                 for query in self.queries:
                     sets = draws[query.name]
                     param_sets = sets[:warmup] + [sets[warmup + i] for i in timed]
-                    _measure_slice(self.dsn, query, param_sets, warmup, row_counts, self.acc[query.name, name])
+                    _measure_slice(self.reader_dsn, query, param_sets, warmup, row_counts, self.acc[query.name, name])
                     done += 1
                     self.progress.measured(done, total, query.name, name)
             round_done()
@@ -577,7 +616,7 @@ class _Session:
             verdicts=tuple(_pair_verdicts(measurements, self.names)),
             costs=costs,
             original_restored=self.restored,
-            warnings=tuple(_strategy_warnings(measurements, empty.iterations)),
+            warnings=empty.warnings + tuple(_strategy_warnings(measurements, empty.iterations)),
         )
 
 

@@ -34,6 +34,9 @@ REQUIRED_KEYS = ("anchor_date", "users", "courses", "behavior_logs")
 MAX_USERS = 10_000_000
 MAX_COURSES = 100_000
 MAX_BEHAVIOR_LOGS = 200_000_000
+MAX_HISTORY_DAYS = 36_600  # a century of activity: far past any analytics window
+MAX_ENROLLMENTS_PER_USER = 1_000.0
+ANCHOR_RANGE = (dt.date(1900, 1, 1), dt.date(2999, 12, 31))  # every timestamp stays a valid date
 BOUNDED_TABLES = (
     "users",
     "courses",
@@ -123,6 +126,11 @@ def parse_tier(path: Path) -> Tier:
     anchor = data["anchor_date"]
     if not isinstance(anchor, dt.date) or isinstance(anchor, dt.datetime):
         reader.fail("anchor_date", "anchor_date must be a TOML date, e.g. anchor_date = 2026-06-30")
+    if not ANCHOR_RANGE[0] <= anchor <= ANCHOR_RANGE[1]:
+        reader.fail(
+            "anchor_date",
+            f"anchor_date must be between {ANCHOR_RANGE[0]} and {ANCHOR_RANGE[1]}, got {anchor}",
+        )
     lessons = data.get("lessons_per_course", [5, 12])
     if (
         not isinstance(lessons, list)
@@ -151,12 +159,14 @@ def parse_tier(path: Path) -> Tier:
         path=path,
         description=reader.string("description", default=""),
         anchor_date=anchor,
-        history_days=reader.integer("history_days", default=90, minimum=7),
+        history_days=reader.integer("history_days", default=90, minimum=7, maximum=MAX_HISTORY_DAYS),
         users=reader.integer("users", minimum=1, maximum=MAX_USERS),
         courses=reader.integer("courses", minimum=1, maximum=MAX_COURSES),
         lessons_per_course=(lessons[0], lessons[1]),
         behavior_logs=reader.integer("behavior_logs", minimum=0, maximum=MAX_BEHAVIOR_LOGS),
-        enrollments_per_user=reader.number("enrollments_per_user", default=2.0, minimum=0.0),
+        enrollments_per_user=reader.number(
+            "enrollments_per_user", default=2.0, minimum=0.0, maximum=MAX_ENROLLMENTS_PER_USER
+        ),
         bounds=bounds,
     )
 
@@ -193,12 +203,14 @@ class _Reader:
             self.fail(key, f"{key} must be <= {maximum:_} (the generators hold a tier in memory), got {value:_}")
         return int(value)
 
-    def number(self, key: str, *, default: float, minimum: float) -> float:
+    def number(self, key: str, *, default: float, minimum: float, maximum: float = math.inf) -> float:
         value = self.data.get(key, default)
         if not isinstance(value, int | float) or isinstance(value, bool):
             self.fail(key, f"{key} must be a number, got {_describe(value)}")
         if not minimum <= value < math.inf:  # also refuses nan
             self.fail(key, f"{key} must be a finite number >= {minimum}, got {value}")
+        if value > maximum:
+            self.fail(key, f"{key} must be <= {maximum:g}, got {value:g}")
         return float(value)
 
     def string(self, key: str, *, default: str) -> str:

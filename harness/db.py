@@ -20,6 +20,15 @@ from harness.server import EmbeddedServer
 if TYPE_CHECKING:
     import psycopg
 
+
+_ENUMERATED_OPTIONS = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "channel_binding": ("disable", "prefer", "require"),
+    "sslnegotiation": ("postgres", "direct"),
+    "target_session_attrs": ("any", "read-write", "read-only", "primary", "standby", "prefer-standby"),
+    "load_balance_hosts": ("disable", "random"),
+}
 LIBPQ_TARGET_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGSERVICE")
 CONNECT_TIMEOUT_S = 10
 
@@ -71,9 +80,13 @@ def validate_dsn(dsn: str) -> None:
     from psycopg import conninfo
 
     try:
-        conninfo.conninfo_to_dict(dsn)
+        options = conninfo.conninfo_to_dict(dsn)
     except Exception as exc:  # psycopg raises ProgrammingError with libpq's text
         raise InputError(f"malformed DSN {redact(dsn)!r}: {_first_line(str(exc))}") from None
+    for key, allowed in _ENUMERATED_OPTIONS.items():  # libpq would only say so when connecting (exit 3)
+        value = options.get(key)
+        if value is not None and str(value) not in allowed:
+            raise InputError(f"DSN {redact(dsn)!r}: {key}={value!r} is not one of {', '.join(allowed)}")
 
 
 def url(dsn: str) -> str:

@@ -5,7 +5,8 @@
     │   └── ConfigError   (2)     a scenario/tier/query file is malformed (carries file:line)
     ├── EnvironmentFailure (3)    the database or the machine failed us
     │   ├── ServerError   (3)     the embedded PostgreSQL could not be created/started/stopped
-    │   └── DatabaseError (3)     unreachable, crashed, or lost connection mid-work
+    │   ├── DatabaseError (3)     unreachable, crashed, or lost connection mid-work
+    │   └── DataChanged   (3)     the measured data changed under a run (its report is marked invalid)
     ├── UnsafeOperation   (2)     refusing to touch a database the harness does not own (use --force)
     └── Interrupted       (130)   SIGINT (143 for SIGTERM)
 
@@ -69,6 +70,10 @@ class ServerError(EnvironmentFailure):
 
 class DatabaseError(EnvironmentFailure):
     """Raised when the database is unreachable or the connection is lost mid-work."""
+
+
+class DataChanged(EnvironmentFailure):
+    """Raised at the end of a run whose data was written, re-seeded or truncated while it measured."""
 
 
 class Interrupted(HarnessError):

@@ -14,11 +14,13 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql as pgsql
 
 from harness.catalog import Query
 from harness.db import connect, redact
 from harness.errors import DatabaseError
 from harness.plans import PlanFacts, index_serving, plan_facts
+from harness.safety import execute_one
 from harness.schema import load_partition_tree
 
 # How psycopg prepares statements, made explicit because it changes plans (custom vs generic):
@@ -34,6 +36,8 @@ PREPARE_MODES = {
 DEFAULT_ITERATIONS = 30
 MIN_SAMPLES_FOR_P95 = 20
 DEFAULT_WARMUP = 5
+MAX_TIMEOUT_MS = 2**31 - 1  # statement_timeout is a 32-bit integer of milliseconds
+FETCH_BATCH = 10_000  # rows converted at a time: as fast as fetchall for small results
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class MeasureOptions:
     retries_on_lost_backend: int = 1
 
     def timeout_ms(self, budget_ms: float) -> int:
-        return int(max(budget_ms * self.timeout_factor, self.min_timeout_ms))
+        return int(min(max(budget_ms * self.timeout_factor, self.min_timeout_ms), MAX_TIMEOUT_MS))
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,13 @@ def measure_query(
     budget_ms: float,
     table_rows: Mapping[str, int] | None = None,
     usability_indexes: Sequence[str] = (),
+    admin_dsn: str | None = None,
+    reader_role: str | None = None,
 ) -> Measurement:
     """Warm up, time ``len(param_sets) - warmup`` executions, EXPLAIN the first parameter set.
+
+    ``dsn`` connects as the measuring role; the usability check needs ``admin_dsn`` (to drop indexes in a
+    rolled-back transaction) and plans as ``reader_role`` there.
 
     A backend terminated mid-query (``pg_terminate_backend``) is retried once on a new connection; a
     statement_timeout ends the query's measurement with ``timed_out``. Losing the server raises
@@ -102,15 +111,21 @@ def measure_query(
             with timing_connection(dsn, prepare, result.timeout_ms) as conn:
                 _run_timed(conn, query, param_sets, options.warmup, prepare, result)
                 result.explain_json, result.plan = explain(conn, query, result.params_example, table_rows)
-                result.usability = [
-                    check_usable(conn, query, result.params_example, name) for name in usability_indexes
-                ]
+            if usability_indexes:  # drops indexes (rolled back): the owner's connection, planning as the reader
+                with timing_connection(admin_dsn or dsn, prepare, result.timeout_ms) as admin:
+                    result.usability = [
+                        check_usable(admin, query, result.params_example, name, reader_role)
+                        for name in usability_indexes
+                    ]
             return result
         except pg_errors.QueryCanceled:
             result.timed_out = True
             result.error = f"timed out after {result.timeout_ms} ms (statement_timeout)"
             return result
         except (pg_errors.AdminShutdown, psycopg.OperationalError) as exc:
+            if exc.sqlstate and not exc.sqlstate.startswith("57P"):  # an ERROR the query itself raised (dblink)
+                result.error = f"{type(exc).__name__}: {_one_line(exc)}"
+                return result
             if _server_gone(dsn):
                 raise DatabaseError(f"lost the database while measuring {query.name}: {_one_line(exc)}") from None
             if attempts >= options.retries_on_lost_backend:
@@ -149,31 +164,46 @@ def _run_timed(
     sql = query.sql
     for i, params in enumerate(param_sets):
         started = time.perf_counter_ns()
-        cursor.execute(sql, params or None)  # None: a query without parameters keeps a literal %
-        rows = cursor.fetchall()
+        execute_one(cursor, sql, params)
+        rows = fetch_count(cursor)
         elapsed = time.perf_counter_ns() - started
         if i >= warmup:
             result.samples_ms.append(elapsed / 1e6)
-        result.rows_returned = len(rows)
+        result.rows_returned = rows
+
+
+def fetch_count(cursor: psycopg.Cursor[Any]) -> int:
+    """Fetch (and convert) every row of the current result, keeping none: the row count.
+
+    A query returning millions of rows costs the driver's result buffer, not millions of Python tuples.
+    """
+    count = 0
+    while batch := cursor.fetchmany(FETCH_BATCH):
+        count += len(batch)
+    return count
 
 
 def explain(
     conn: psycopg.Connection, query: Query, params: Mapping[str, Any], table_rows: Mapping[str, int] | None
 ) -> tuple[Any, PlanFacts]:
     """EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) of one execution (read-only, so it cannot write)."""
-    row = conn.execute(
-        "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) " + query.sql, params or None, prepare=False
-    ).fetchone()
+    cursor = conn.cursor()
+    execute_one(cursor, "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) " + query.sql, params, prepare=False)
+    row = cursor.fetchone()
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
     return row[0], plan_facts(row[0], table_rows, partitions=load_partition_tree(conn))
 
 
-def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str) -> IndexUsability:
+def check_usable(
+    conn: psycopg.Connection, query: Query, params: Mapping[str, Any], index: str, role: str | None = None
+) -> IndexUsability:
     """Can the planner serve the query with ``index``? For tiers too small for the planner to prefer it.
 
     Inside a transaction that is always rolled back, the table's other secondary indexes are dropped and
-    sequential scans disabled, then the query is only planned (EXPLAIN without ANALYZE: nothing runs).
+    sequential scans disabled, then the query is only planned (EXPLAIN without ANALYZE: nothing runs, but
+    immutable functions are evaluated while planning). ``conn`` must be allowed to drop the indexes; the
+    planning then runs as ``role`` (the measuring role, ``SET LOCAL``: undone with the transaction).
     On a partitioned table "the table" is its whole partition tree; an index attached to a partitioned
     index cannot be dropped alone, so the topmost parent is dropped instead (taking its children along),
     and an expected parent index is served by any of its partitions' indexes.
@@ -189,7 +219,11 @@ def check_usable(conn: psycopg.Connection, query: Query, params: Mapping[str, An
                 return IndexUsability(index, False, ())
             for (other,) in conn.execute(_COMPETING_INDEXES, {"index": found[0]}).fetchall():
                 conn.execute(f"DROP INDEX {other}")  # regclass text: already quoted and qualified as needed
-            row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, params or None, prepare=False).fetchone()
+            if role:
+                conn.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
+            cursor = conn.cursor()
+            execute_one(cursor, "EXPLAIN (FORMAT JSON) " + query.sql, params, prepare=False)
+            row = cursor.fetchone()
     except pg_errors.UndefinedTable:
         return IndexUsability(index, False, ())
     if row is None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from harness.catalog import ParamSpec, Query
 from harness.errors import InputError
+from harness.safety import execute_one
 
 if TYPE_CHECKING:
     import psycopg
@@ -69,9 +70,17 @@ class ParamSampler:
     def _fetch_pool(self, query: Query, spec: ParamSpec) -> tuple[list[object], np.ndarray | None]:
         where = f"{query.path}:{spec.line}: parameter {spec.name!r}"
         params = {"anchor": self.anchor} if "%(anchor)s" in spec.sql else None
-        with self.conn.transaction(force_rollback=True):  # a savepoint inside an open transaction: fine too
-            self.conn.execute("SET TRANSACTION READ ONLY")
-            rows = self.conn.execute(spec.sql, params).fetchall()
+        import psycopg
+
+        try:
+            with self.conn.transaction(force_rollback=True):  # a savepoint inside an open transaction: fine too
+                self.conn.execute("SET TRANSACTION READ ONLY")
+                cursor = self.conn.cursor()
+                execute_one(cursor, spec.sql, params)  # one statement: the server refuses a second
+                rows = cursor.fetchall()
+        except (psycopg.ProgrammingError, psycopg.DataError, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            # several statements, a write, an unknown column or table, a permission the reader lacks
+            raise InputError(f"{where}: the draw query failed: {_first_line(exc)}; fix its sql") from None
         if not rows:
             raise InputError(f"{where}: the draw query returned no rows (is the database seeded?)")
         width = 2 if spec.weighted else 1
@@ -85,3 +94,8 @@ class ParamSampler:
         if (weights < 0).any() or weights.sum() <= 0:
             raise InputError(f"{where}: weights must be non-negative with a positive sum")
         return values, weights / weights.sum()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

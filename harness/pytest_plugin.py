@@ -13,6 +13,7 @@ available to an application's own tests too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,8 +113,9 @@ class HarnessSession:
     tier: str
     seed: int
     rounds: int
-    layer: QueryLayer
+    layer: QueryLayer  # connects as the measuring role (``layer.dsn``)
     environment: Environment
+    reader_role: str | None = None  # planning role inside the owner's usability check
 
 
 @pytest.fixture(scope="session")
@@ -122,27 +124,34 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
     from harness import db
     from harness.errors import HarnessError
     from harness.querylayer import QueryLayer
+    from harness.roles import access_for
     from harness.workload import Workload
 
     tier = pytestconfig.getoption("harness_tier") or "test"
     seed = pytestconfig.getoption("harness_seed")
     target = None
+    held = contextlib.ExitStack()  # the shared data lock: no seed under the benchmarks
     try:
         target = db.resolve(pytestconfig.getoption("harness_dsn"))
+        access = access_for(target)
         label = "embedded" if target.server else target.display
         queries, only = pytestconfig.getoption("harness_queries"), _only(pytestconfig)
         workload = Workload.resolve(
             target.dsn, tier=tier, seed=seed, queries_dir=queries, only=only, database_label=label
         )
-        environment = workload.environment(workload.prepare())
-        layer = QueryLayer(target.dsn, queries, seed, only)
+        environment = workload.environment(workload.prepare_and_hold(held, "pytest"))
+        layer = QueryLayer(access.reader_dsn, queries, seed, only)
     except HarnessError as exc:
+        held.close()
         if target is not None and target.server is not None:
             target.server.release()
         pytest.exit(f"harness: {exc}", returncode=exc.exit_code)
-    session = HarnessSession(target.dsn, tier, seed, pytestconfig.getoption("harness_rounds"), layer, environment)
+    session = HarnessSession(
+        target.dsn, tier, seed, pytestconfig.getoption("harness_rounds"), layer, environment, access.reader_role
+    )
     yield session
     layer.close()
+    held.close()
     if target.server is not None:
         target.server.release()
 
@@ -172,7 +181,7 @@ def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSessi
     _, usable = split_expectations(query, env.strategy, env.row_counts)
     measurement = Measurement(query.name, prepare, timeout_ms, params_example=dict(param_sets[0]))
     try:
-        with timing_connection(s.dsn, prepare, timeout_ms) as conn:
+        with timing_connection(s.layer.dsn, prepare, timeout_ms) as conn:
             rows = benchmark.pedantic(
                 s.layer.execute,
                 setup=lambda: ((conn, query.name, next(draws)), {}),
@@ -185,7 +194,8 @@ def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSessi
             measurement.rows_returned = len(rows)
             measurement.samples_ms = [seconds * 1000.0 for seconds in benchmark.stats.stats.data]
             measurement.explain_json, measurement.plan = explain(conn, query, param_sets[0], env.row_counts)
-            measurement.usability = [check_usable(conn, query, param_sets[0], name) for name in usable]
+        with timing_connection(s.dsn, prepare, timeout_ms) as admin:  # drops indexes, rolled back
+            measurement.usability = [check_usable(admin, query, param_sets[0], name, s.reader_role) for name in usable]
     except psycopg.errors.QueryCanceled:
         pytest.fail(f"{query.name}: timed out after {timeout_ms} ms (statement_timeout)", pytrace=False)
     except psycopg.Error as exc:

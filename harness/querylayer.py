@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from harness import paths
 from harness.catalog import Catalog, Query, load_catalog
 from harness.errors import InputError
+from harness.safety import execute_one
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,8 +40,7 @@ class QueryLayer:
         self.catalog: Catalog = load_catalog(queries_dir or paths.queries_dir()).select(list(only))
         if not self.catalog.queries:
             raise InputError(f"no queries in {self.catalog.directory}; add .sql files or pass --queries DIR")
-        # sqlglot is heavy and every Locust process builds a layer: imported here until issue 10 moves the
-        # guard into a small safety module without sqlglot (then a module-level import).
+        # Imported here: the parser (sqlglot) is heavy, and psycopg must wait for gevent's patch in Locust.
         from harness.check import refuse_unrunnable
 
         refuse_unrunnable(self.catalog)  # a query that writes is refused before anything runs
@@ -75,7 +75,7 @@ class QueryLayer:
     def execute(self, conn: psycopg.Connection, name: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run query ``name`` with bound ``params`` and fetch every row."""
         with conn.cursor() as cursor:
-            cursor.execute(self.query(name).sql, params)
+            execute_one(cursor, self.query(name).sql, params)
             return cursor.fetchall()
 
     def sampler(self) -> ParamSampler:

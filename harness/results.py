@@ -100,6 +100,7 @@ class RunResult:
     complete: bool = False
     incomplete_reason: str | None = None
     finished_at: str | None = None
+    warnings: list[str] = field(default_factory=list)  # about the run as a whole (e.g. a role that can write)
 
     @property
     def status(self) -> str:
@@ -117,6 +118,7 @@ class RunResult:
             "finished_at": self.finished_at,
             "complete": self.complete,
             "incomplete_reason": self.incomplete_reason,
+            "warnings": list(self.warnings),
             "status": self.status,
             "percentile_method": PERCENTILE_METHOD,
             "options": self.options,
@@ -136,6 +138,7 @@ class RunResult:
             complete=bool(data.get("complete")),
             incomplete_reason=data.get("incomplete_reason"),
             finished_at=data.get("finished_at"),
+            warnings=list(data.get("warnings") or []),
         )
 
 

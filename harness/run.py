@@ -6,15 +6,18 @@ a partial, clearly marked report behind.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.catalog import Catalog, Query
 from harness.environment import Environment
+from harness.errors import InputError, UnsafeOperation
 from harness.measure import MeasureOptions, measure_query
 from harness.report import write_reports
 from harness.results import QueryResult, RunResult
+from harness.roles import Access, measuring_warning
 from harness.stats import summarize
 from harness.verdicts import judge, split_expectations
 from harness.workload import Workload, incomplete_reason, now_iso, run_id
@@ -43,6 +46,7 @@ class Progress:
     query_started: Callable[[int, int, str], None] = lambda i, n, name: None
     query_finished: Callable[[QueryResult], None] = lambda result: None
     seeding: Callable[[str], None] = lambda message: None
+    warning: Callable[[str], None] = lambda message: None
 
 
 def run(
@@ -51,35 +55,51 @@ def run(
     progress: Progress | None = None,
     database_label: str = "",
     write: Callable[[RunResult], None] | None = None,
+    access: Access | None = None,
 ) -> RunResult:
     """Measure and judge every selected query; ``write`` is called after each one and at the end.
 
-    ``write`` defaults to writing the reports into ``options.reports_dir``/<run-id>/ when that is set."""
+    ``write`` defaults to writing the reports into ``options.reports_dir``/<run-id>/ when that is set. The
+    user's SQL runs through ``access.reader_dsn`` (default: ``dsn`` itself), holding the shared data lock so
+    no seed changes the data meanwhile; DataChanged (exit 3, run marked invalid) if it changed anyway.
+    """
     progress = progress or Progress()
     workload = Workload.of(options, dsn, database_label)
     result = RunResult(
         run_id=run_id(options.run_id), started_at=now_iso(), environment=None, options=_options_dict(options)
     )
     write = write or report_writer(options.reports_dir)
+    access = access or Access.owner_only(dsn)
+    refused = False
     try:
-        manifest = workload.prepare(progress.seeding)
-        result.environment = workload.environment(manifest)
-        draws = workload.draws(manifest, options.measure.warmup + options.measure.iterations)
-        write(result)
-        queries = workload.catalog.queries
-        for index, query in enumerate(queries):
-            progress.query_started(index, len(queries), query.name)
-            query_result = _measure_and_judge(dsn, query, draws[query.name], options, result.environment)
-            result.queries.append(query_result)
-            progress.query_finished(query_result)
+        with contextlib.ExitStack() as held:
+            manifest = workload.prepare_and_hold(held, "run", progress.seeding)
+            result.environment = workload.environment(manifest)
+            warning = measuring_warning(access)
+            if warning:
+                result.warnings.append(warning)
+                progress.warning(warning)
+            tables = workload.measured_tables(manifest, result.environment)
+            witness = workload.data_witness(tables)
+            draws = workload.draws(manifest, options.measure.warmup + options.measure.iterations, access.reader_dsn)
             write(result)
+            queries = workload.catalog.queries
+            for index, query in enumerate(queries):
+                progress.query_started(index, len(queries), query.name)
+                query_result = _measure_and_judge(access, query, draws[query.name], options, result.environment)
+                result.queries.append(query_result)
+                progress.query_finished(query_result)
+                write(result)
+            workload.refuse_changed_data(tables, witness)
         result.complete = True
     except BaseException as exc:
         result.incomplete_reason = incomplete_reason(exc)
+        refused = isinstance(exc, InputError | UnsafeOperation) and not result.queries  # no report folder either
         raise
     finally:
         result.finished_at = now_iso()
-        write(result)
+        if not refused:
+            write(result)
     return result
 
 
@@ -99,12 +119,20 @@ def report_writer(reports_dir: Path | None) -> Callable[[RunResult], None]:
 
 
 def _measure_and_judge(
-    dsn: str, query: Query, param_sets: list[dict], options: RunOptions, environment: Environment
+    access: Access, query: Query, param_sets: list[dict], options: RunOptions, environment: Environment
 ) -> QueryResult:
     budget = options.budget_ms if options.budget_ms is not None else query.budget_ms
     _, usable = split_expectations(query, environment.strategy, environment.row_counts)
     measurement = measure_query(
-        dsn, query, param_sets, options.measure, budget, environment.row_counts, usability_indexes=usable
+        access.reader_dsn,
+        query,
+        param_sets,
+        options.measure,
+        budget,
+        environment.row_counts,
+        usability_indexes=usable,
+        admin_dsn=access.admin_dsn,
+        reader_role=access.reader_role,
     )
     summary = summarize(measurement.samples_ms, seed=options.seed) if measurement.samples_ms else None
     verdict = judge(

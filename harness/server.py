@@ -24,12 +24,15 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from harness.errors import ServerError, os_error_fix
+from harness.errors import InputError, ServerError, UnsafeOperation, os_error_fix
+
+if TYPE_CHECKING:
+    import psycopg
 
 DATABASE = "harness"
 SUPERUSER = "harness"
@@ -457,6 +460,7 @@ class EmbeddedServer:
                     conn.execute(f"CREATE DATABASE {DATABASE}")
                 with psycopg.connect(self.dsn(port), autocommit=True) as db:
                     db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                    create_reader(db, DATABASE)  # the role that measures: reads, nothing else
         except psycopg.Error as exc:
             reason = _last_line(exc.diag.message_primary or "") or _telling_line(str(exc))
             if isinstance(exc, psycopg.errors.DiskFull) and "No space left" not in reason:
@@ -466,10 +470,34 @@ class EmbeddedServer:
     def dsn(self, port: int, dbname: str = DATABASE) -> str:
         return f"host=127.0.0.1 port={port} user={SUPERUSER} dbname={dbname}"
 
-    def stop(self) -> bool:
-        """Stop the cluster if it runs (whoever uses it); True when something was stopped."""
+    def stop(self, wait_s: float | None = None, on_wait: Callable[[str], None] | None = None) -> bool:
+        """Stop the cluster if it runs, once no other harness command uses it; True when something stopped.
+
+        A command still using the server (measuring, seeding) is waited for up to ``wait_s`` seconds
+        (default ``locks.wait_seconds()``), then UnsafeOperation (exit 2): one command never stops the
+        server under another. This process stops being a user first.
+        """
         with self.lock():
-            return self._stop_locked()
+            self._leave()
+        deadline = time.monotonic() + (wait_seconds() if wait_s is None else wait_s)
+        told = False
+        while True:
+            with self.lock(), open(self.data_dir.parent / "server.users", "w") as users:
+                try:
+                    fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                else:
+                    return self._stop_locked()  # no user can join: joining needs lock()
+            if time.monotonic() >= deadline:
+                raise UnsafeOperation(
+                    "another harness command is using the embedded server (run, compare, load, seed …); "
+                    "wait for it to finish, or stop it first (Ctrl-C), then run harness db stop again"
+                )
+            if not told and on_wait is not None:
+                on_wait("waiting for the harness commands using the server to finish …")
+                told = True
+            time.sleep(0.2)
 
     def _stop_locked(self) -> bool:
         if self._postmaster_pid() is None:
@@ -556,3 +584,37 @@ def _machine_errors(home: Path) -> Iterator[None]:
     except OSError as exc:
         where = exc.filename or home
         raise ServerError(f"cannot use {where}: {exc.strerror or exc}; {os_error_fix(exc, 'HARNESS_HOME')}") from None
+
+
+READER = "harness_reader"  # the measuring role: LOGIN, reads only (harness.roles)
+DEFAULT_WAIT_S = 300.0
+
+
+def wait_seconds() -> float:
+    """How long to wait for another harness command (``HARNESS_LOCK_WAIT`` seconds; 0 refuses at once)."""
+    text = os.environ.get("HARNESS_LOCK_WAIT", "")
+    if not text:
+        return DEFAULT_WAIT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e7:
+        raise InputError(f"HARNESS_LOCK_WAIT={text!r}: give a number of seconds, e.g. HARNESS_LOCK_WAIT=60")
+    return value
+
+
+def create_reader(conn: psycopg.Connection, database: str) -> None:
+    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser."""
+    from psycopg import sql
+
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER]).fetchone()
+    if not exists:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(READER)))
+    conn.execute(
+        sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(
+            sql.Identifier(READER)
+        )
+    )
+    conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(READER)))
+    conn.execute(sql.SQL("REVOKE TEMPORARY, CREATE ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))

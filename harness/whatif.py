@@ -19,6 +19,7 @@ from harness.db import connect
 from harness.errors import InputError
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff, plan_facts
+from harness.safety import execute_one
 from harness.seed import anchor_of, read_manifest
 from harness.workload import query_seed
 
@@ -124,7 +125,9 @@ def _representative_params(conn: psycopg.Connection, queries: Sequence[Query], s
 
 
 def _plan(conn: psycopg.Connection, query: Query, params: Mapping[str, Any]) -> PlanFacts:
-    row = conn.execute("EXPLAIN (FORMAT JSON) " + query.sql, dict(params), prepare=False).fetchone()
+    cursor = conn.cursor()
+    execute_one(cursor, "EXPLAIN (FORMAT JSON) " + query.sql, dict(params), prepare=False)
+    row = cursor.fetchone()
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
     return plan_facts(row[0])

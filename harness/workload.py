@@ -8,6 +8,7 @@ names runs and the reasons they stopped, so every command means the same thing b
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -19,18 +20,26 @@ from typing import Any, Protocol
 
 from harness import paths
 from harness.catalog import Catalog, Query, load_catalog
-from harness.check import refuse_unrunnable  # issue 10 moves this guard to a small module without sqlglot
+from harness.check import refuse_unrunnable
 from harness.config import Tier, load_tier
 from harness.db import connect, redact
 from harness.environment import Environment, fingerprint
-from harness.errors import DatabaseError, InputError, Interrupted
+from harness.errors import DatabaseError, DataChanged, InputError, Interrupted, UnsafeOperation
+from harness.locks import measuring
 from harness.params import ParamSampler
 from harness.seed import Manifest, anchor_of, read_manifest, switch_strategy
 from harness.seed import seed as seed_data
 from harness.seed.generate import GENERATOR_VERSION
+from harness.seed.manifest import MANIFEST_TABLE
 from harness.strategies import load_strategy
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_WITNESS = """
+SELECT coalesce((SELECT md5(m::text) FROM {manifest} m), 'no manifest') || ':' || coalesce(string_agg(
+  concat_ws('/', c.relname, c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del), ',' ORDER BY c.relname), '')
+FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%s) AND c.relnamespace = current_schema()::regnamespace
+"""
 
 
 class WorkloadOptions(Protocol):
@@ -153,16 +162,61 @@ class Workload:
             return replace(manifest, strategy=wanted_strategy, indexes=applied.created)
         return manifest
 
+    def prepare_and_hold(
+        self, stack: contextlib.ExitStack, command: str, say: Callable[[str], None] = lambda message: None
+    ) -> Manifest | None:
+        """``prepare``, then hold the shared data lock on ``stack`` until it closes, so no seed or strategy
+        switch changes the data while ``command`` measures. The manifest is read again under the lock: a seed
+        that slipped in between is caught and prepared for."""
+        for _ in range(3):
+            manifest = self.prepare(say)
+            hold = contextlib.ExitStack()
+            hold.enter_context(measuring(self.dsn, command))
+            with connect(self.dsn) as conn:
+                current = read_manifest(conn)
+            if _identity(current) == _identity(manifest):
+                stack.push(hold.pop_all())
+                return current
+            hold.close()
+        raise UnsafeOperation("another harness command keeps re-seeding this database; wait for it, then retry")
+
     def environment(self, manifest: Manifest | None) -> Environment:
         """The fingerprint of this workload's database holding ``manifest``'s data."""
         return fingerprint(self.dsn, manifest, self.database_label)
 
-    def draws(self, manifest: Manifest | None, count: int) -> dict[str, list[dict[str, Any]]]:
-        """``count`` parameter sets per query, from each query's own stream (``query_seed``), anchored on the
-        data's anchor: the same sets on every run, whatever else is selected."""
+    @staticmethod
+    def measured_tables(manifest: Manifest | None, environment: Environment) -> list[str]:
+        """The tables whose data a measurement depends on (the seeded ones, else all of the schema's)."""
+        return list(manifest.tables) if manifest else sorted(environment.row_counts)
+
+    def data_witness(self, tables: list[str]) -> str:
+        """A string that changes when the seeded data does: the manifest row, each table's storage file and its
+        insert/update/delete counters (cumulative statistics: a write shows within about a second)."""
         with connect(self.dsn) as conn:
+            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [MANIFEST_TABLE]).fetchone()
+            manifest = MANIFEST_TABLE if exists and exists[0] else "(SELECT NULL) "
+            row = conn.execute(_WITNESS.format(manifest=manifest), [tables]).fetchone()
+        return row[0] if row else ""
+
+    def refuse_changed_data(self, tables: list[str], before: str) -> None:
+        """DataChanged (exit 3) when the data witness differs from ``before``: something wrote under the run."""
+        if self.data_witness(tables) != before:
+            raise DataChanged(
+                "the data changed while measuring (a write, seed or truncate by something else): this run's "
+                "numbers do not belong to its fingerprint; find what wrote (pg_stat_user_tables) and run again"
+            )
+
+    def draws(self, manifest: Manifest | None, count: int, reader_dsn: str = "") -> dict[str, list[dict[str, Any]]]:
+        """``count`` parameter sets per query, from each query's own stream (``query_seed``), anchored on the
+        data's anchor: the same sets on every run, whatever else is selected. ``sql`` draws are the user's
+        SQL too, so they run as the measuring role (``reader_dsn``) when one is given."""
+        with connect(reader_dsn or self.dsn) as conn:
             sampler = ParamSampler(conn, anchor_of(manifest), self.seed)
             return {q.name: sampler.draw_sets(q, count, query_seed(self.seed, q)) for q in self.catalog.queries}
+
+
+def _identity(manifest: Manifest | None) -> tuple[str, str, str] | None:
+    return (manifest.seeded_at, manifest.checksum, manifest.strategy) if manifest else None
 
 
 def query_seed(seed: int, query: Query) -> int:
@@ -193,6 +247,10 @@ def now_iso() -> str:
 
 def incomplete_reason(exc: BaseException) -> str:
     """Why a run, comparison or load stopped early, in the words every report uses."""
+    if isinstance(exc, DataChanged):
+        return f"invalid: {exc}"
+    if isinstance(exc, InputError | UnsafeOperation):
+        return f"refused: {exc}"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (SIGINT)"
     if isinstance(exc, Interrupted):

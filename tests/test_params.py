@@ -80,7 +80,7 @@ def test_sql_draw_errors_are_input_errors(conn, tmp_path: Path):
     with pytest.raises(InputError, match=r"q.sql:3: parameter 'u': the draw query returned no rows"):
         ParamSampler(conn, ANCHOR, seed=1).draw(empty, 0)
     writes = query_with(tmp_path, 'u = { draw = "sql", sql = "SELECT nextval(\'s\')" }', name="w")
-    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+    with pytest.raises(InputError, match=r"w.sql:3: parameter 'u': .*nextval\(\) in a read-only transaction"):
         ParamSampler(conn, ANCHOR, seed=1).draw(writes, 0)
 
 

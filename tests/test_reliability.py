@@ -574,6 +574,41 @@ BAD_QUERY_FILES: dict[str, tuple[bytes, str, list[str]]] = {
         ":3:",
         ["'user_id' is never used"],
     ),
+    "budget 1e308": (b"/* harness\nbudget_ms = 1e308\n*/\nSELECT 1\n", ":2:", ["budget_ms", "up to 3600000"]),
+    "budget 1e26": (b"/* harness\nbudget_ms = 1e26\n*/\nSELECT 1\n", ":2:", ["budget_ms", "up to 3600000"]),
+    "int draw past bigint": (
+        b'/* harness\n[params]\nn = { draw = "int", min = 0, max = 100000000000000000000 }\n*/\nSELECT %(n)s\n',
+        ":3:",
+        ["does not fit a bigint"],
+    ),
+    "int draw max 1e20": (
+        b'/* harness\n[params]\nn = { draw = "int", min = 0, max = 1e20 }\n*/\nSELECT %(n)s\n',
+        ":3:",
+        ["max must be int"],
+    ),
+    "offset_days huge": (
+        b'/* harness\n[params]\nd = { draw = "anchor", offset_days = 99999999 }\n*/\nSELECT %(d)s\n',
+        ":3:",
+        ["offset_days must be within"],
+    ),
+    "value is a table": (
+        b"/* harness\n[params]\nv = { value = { a = 1 } }\n*/\nSELECT %(v)s\n",
+        ":3:",
+        ["a value must be a string, number"],
+    ),
+    "only a comment": (b"-- nothing here\n", ":1:1", ["no SQL statement"]),
+    "only semicolons": (b";;;\n", ":1:1", ["no SQL statement"]),
+    "unparsable multi-statement": (
+        b"BEGIN READ WRITE; DELETE FROM behavior_logs; COMMIT; SELECT 1 ORDER BY 1 USING <\n",
+        ":1:",
+        ["sqlglot cannot parse", "unparsed"],
+    ),
+    "statistics writer": (
+        b"SELECT pg_restore_relation_stats('relname', 'users', 'reltuples', 5e8::real)\n",
+        ":1:8",
+        ["pg_restore_relation_stats() changes state"],
+    ),
+    "dblink": (b"SELECT * FROM dblink_exec('dbname=x', 'DELETE FROM t')\n", ":1:", ["dblink_exec() changes state"]),
     "draw that writes": (
         b'/* harness\n[params]\nu = { draw = "sql", sql = "DELETE FROM users RETURNING user_id" }\n*/\n'
         b"SELECT %(u)s::bigint\n",

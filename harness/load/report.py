@@ -45,6 +45,7 @@ def load_document(result: LoadResult) -> dict[str, Any]:
         "finished_at": result.finished_at,
         "complete": result.complete,
         "incomplete_reason": result.incomplete_reason,
+        "warnings": list(result.warnings),
         "status": result.status,
         "failed": result.failed,
         "percentile_method": PERCENTILE_METHOD,

@@ -82,6 +82,7 @@ class LoadResult:
     complete: bool = False
     incomplete_reason: str | None = None
     finished_at: str | None = None
+    warnings: list[str] = field(default_factory=list)  # about the run as a whole (e.g. a role that can write)
 
     @property
     def failed(self) -> list[str]:

@@ -8,6 +8,7 @@ budgets and the maximum failure rate, and writes the report folder (``harness.lo
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import os
@@ -28,6 +29,7 @@ from harness.load.report import write_load_reports
 from harness.load.results import LoadOptions, LoadQueryResult, LoadResult
 from harness.load.samples import QuerySamples, read_samples, timeline
 from harness.measure import MIN_SAMPLES_FOR_P95
+from harness.roles import Access, measuring_warning
 from harness.stats import DEFAULT_RESAMPLES, Summary, summarize
 from harness.workload import Workload, check_run_id, incomplete_reason, now_iso, run_id
 
@@ -96,12 +98,16 @@ def run_load(
     progress: LoadProgress | None = None,
     database_label: str = "",
     write: Callable[[LoadResult], None] | None = None,
+    access: Access | None = None,
 ) -> LoadResult:
     """Seed if needed, run Locust for ``duration_s``, merge every process's timings, judge, report.
 
     ``write`` (default: ``harness.load.report.write_load_reports``) is called once at the end, also when
     the run was interrupted or Locust failed, so partial results are kept. Raises InputError (exit 2) for
     bad options, EnvironmentFailure (exit 3) when the database or Locust failed.
+
+    The Locust users connect through ``access.reader_dsn`` (the measuring role); while they run, the shared
+    data lock keeps seeds and strategy switches out.
     """
     progress = progress or LoadProgress()
     catalog = validate(options)
@@ -109,13 +115,19 @@ def run_load(
     name, directory = _new_run_directory(options)
     result = LoadResult(name, now_iso(), options, directory)
     write = write or (lambda r: write_load_reports(r, r.directory))
+    access = access or Access.owner_only(dsn)
+    held = contextlib.ExitStack()
     try:
         if options.role != "master":
-            manifest = workload.prepare(progress.message)
+            manifest = workload.prepare_and_hold(held, "load", progress.message)
             result.environment = workload.environment(manifest)
+            warning = measuring_warning(access)
+            if warning:
+                result.warnings.append(warning)
+                progress.message(f"warning: {warning}")
         directory.mkdir(parents=True, exist_ok=True)
         started = time.time()
-        result.locust_exit_code = _run_locust(dsn, options, directory, progress)
+        result.locust_exit_code = _run_locust(access.reader_dsn, options, directory, progress)
         _collect(result, catalog, read_samples(directory / "samples"), started)
         if options.role != "master" and (result.locust_exit_code or (result.total and result.total.failures)):
             _probe(dsn)  # failures because the database went away are exit 3, not a verdict
@@ -128,6 +140,7 @@ def run_load(
             _collect(result, catalog, read_samples(directory / "samples"), _started_epoch(result))
         raise
     finally:
+        held.close()
         result.finished_at = now_iso()
         if directory.exists():
             write(result)

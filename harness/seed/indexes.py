@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.db import connect
 from harness.errors import UnsafeOperation
+from harness.locks import lock_for_change
 from harness.seed.manifest import read_manifest, write_manifest
 from harness.strategies import StrategyApplied, apply_strategy, load_strategy
 
@@ -15,6 +16,7 @@ def switch_strategy(dsn: str, name: str, *, force: bool = False, directory: Path
     """Switch seeded data to strategy ``name`` in one transaction and record it in the manifest."""
     strategy = load_strategy(name, directory)
     with connect(dsn, autocommit=False) as conn:
+        lock_for_change(conn, f"switch indexes to strategy {name}")  # never under a measurement
         manifest = read_manifest(conn)
         if manifest is None and not force:
             raise UnsafeOperation(

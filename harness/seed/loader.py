@@ -20,6 +20,7 @@ from harness import __version__, paths
 from harness.config import Tier, load_tier
 from harness.db import connect
 from harness.errors import DatabaseError, UnsafeOperation
+from harness.locks import lock_for_change
 from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER
 from harness.seed.generate import GENERATOR_VERSION, TableData
 from harness.seed.manifest import (
@@ -31,9 +32,8 @@ from harness.seed.manifest import (
     write_manifest,
 )
 from harness.seed.pipeline import EncodedTables
-from harness.strategies import apply_strategy, load_strategy
+from harness.strategies import apply_strategy, load_strategy, managed_index_names
 
-SEED_LOCK_KEY = 0x6861726E  # "harn": one seed at a time per database
 TABLES = ["users", "courses", "lessons", "enrollments", "user_progress", "behavior_logs", "points_ledger"]
 
 # on_progress(table, rows_done, rows_total)
@@ -70,9 +70,10 @@ def seed(
         try:
             conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute("SET LOCAL TimeZone = 'UTC'")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [SEED_LOCK_KEY])
+            lock_for_change(conn, f"seed tier {tier.name}")  # one seed at a time, never under a measurement
             previous = read_manifest(conn)
             refuse_foreign_tables(conn, previous, force)
+            kept = user_indexes(conn, TABLES, scenarios / "strategies", previous.indexes if previous else [])
             try:
                 conn.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES))
             except psycopg.errors.DependentObjectsStillExist as exc:
@@ -102,6 +103,7 @@ def seed(
                 conn, chosen, TABLES, previous.indexes if previous else [], scenarios / "strategies", analyze=False
             )
             durations["indexes"] = applied.build_s
+            recreate_user_indexes(conn, kept)
             t0 = time.perf_counter()
             conn.execute("ANALYZE " + ", ".join(TABLES))
             durations["analyze"] = time.perf_counter() - t0
@@ -177,6 +179,40 @@ def _copy_table(
                 done = min(table.rows, done + CHUNK_ROWS)
                 on_progress(table.name, done, table.rows)
     return digest.hexdigest()
+
+
+def user_indexes(
+    conn: psycopg.Connection, tables: list[str], strategies: Path, ours: list[str]
+) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX …) of the indexes on ``tables`` that the user made: no strategy file names them,
+    no constraint backs them. Dropping the tables drops them too; ``recreate_user_indexes`` puts them back."""
+    managed = managed_index_names(strategies) | set(ours)
+    rows = conn.execute(
+        """
+        SELECT c.relname, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indexrelid
+        JOIN pg_class t ON t.oid = i.indrelid
+        WHERE t.relname = ANY (%s) AND t.relnamespace = current_schema()::regnamespace
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+        ORDER BY c.relname
+        """,
+        [tables],
+    ).fetchall()
+    return [(name, definition) for name, definition in rows if name not in managed]
+
+
+def recreate_user_indexes(conn: psycopg.Connection, indexes: list[tuple[str, str]]) -> None:
+    """Build the user's indexes again on the new data; UnsafeOperation (the seed rolls back) if one cannot be."""
+    for name, definition in indexes:
+        try:
+            with conn.transaction():
+                conn.execute(definition)
+        except psycopg.Error as exc:
+            raise UnsafeOperation(
+                f"your index {name} on the harness's tables cannot be rebuilt on the new data ({_first_line(exc)}); "
+                f"the previous data and the index are kept: drop it (DROP INDEX {name}) if it is not needed"
+            ) from None
 
 
 def refuse_foreign_tables(conn: psycopg.Connection, manifest: Manifest | None, force: bool) -> None:

@@ -1,0 +1,88 @@
+"""The read-only guard: how catalog SQL is sent so the server runs one statement, and what is refused up front.
+
+Catalog queries run read-only because of three layers, each of which blocks a write on its own
+(README, "Guarantees"):
+
+1. **one statement per execution** (``execute_one``): every measured, explained, drawn or loaded statement
+   goes over the extended query protocol, whose Parse message the server rejects when it holds several
+   commands ("cannot insert multiple commands into a prepared statement");
+2. **nothing runs that the parser did not understand** (``check.refuse_unrunnable``): SQL sqlglot cannot parse is
+   refused unless the file says why it is safe with ``[lint.allow] unparsed = "reason"``;
+3. **a measuring role that can only read** (``harness.roles``).
+
+The function denylist (``is_writing_function``) is a check-time lint on top of them: it names file:line
+before anything runs, but nothing rests on it being complete.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+# The [lint.allow] key that lets the server judge SQL sqlglot cannot parse (layers 1 and 3 still apply).
+UNPARSED = "unparsed"
+
+WRITING_FUNCTIONS = frozenset(
+    {
+        "nextval",
+        "setval",
+        "set_config",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "pg_switch_wal",
+        "pg_promote",
+        "pg_file_write",
+        "pg_notify",
+        "txid_current",
+        "pg_current_xact_id",
+        "pg_import_system_collations",
+        "pg_log_backend_memory_contexts",
+        "pg_sync_replication_slots",
+        "hypopg_create_index",
+    }
+)
+# Whole families, so a function added to PostgreSQL or an extension next year is caught too.
+WRITING_FAMILIES = (
+    re.compile(r"^dblink(_\w+)?$"),  # another connection: anything can happen there
+    re.compile(r"^lo_\w+$"),  # large objects
+    re.compile(r"^pg_(restore|clear)_\w*stats$"),  # planner statistics writers (skew every later plan)
+    re.compile(r"^pg_replication_\w+$"),
+    re.compile(r"^pg_(create|drop|copy|alter)_\w+$"),  # replication slots, restore points
+    re.compile(r"^pg_logical_\w+$"),  # pg_logical_emit_message, slot peeks that advance a slot
+    re.compile(r"(^|_)reset(_(?!time)\w+)?$"),  # pg_stat_reset*, pg_stat_statements_reset, hypopg_reset, …
+    re.compile(r"^pg_(try_)?advisory_\w*$"),  # advisory locks (and could block the harness's own)
+    re.compile(r"^pg_(backup|wal_replay)_\w+$"),
+)
+
+
+def is_writing_function(name: str) -> bool:
+    """Whether a call to ``name`` changes state (denylist lint: fast, named, but not the guarantee)."""
+    name = name.lower()
+    return name in WRITING_FUNCTIONS or any(family.search(name) for family in WRITING_FAMILIES)
+
+
+def execute_one(
+    cursor: psycopg.Cursor[Any], sql: str, params: Mapping[str, Any] | None = None, prepare: bool | None = None
+) -> None:
+    """Execute ``sql`` as exactly one statement: over the extended protocol, which rejects a second one.
+
+    psycopg sends a query without parameters over the simple protocol, where ``BEGIN; DELETE …; COMMIT;
+    SELECT 1`` would run every statement. So a parameterless query is prepared instead (its prepared plan is
+    the plan a custom one would be: there is nothing to specialise it for), or, on a connection that never
+    prepares (``prepare = "custom"``) or when ``prepare`` is False, sent unnamed with binary results (planned
+    at every execution, as before). Without parameters psycopg leaves the text alone, so a literal ``%``
+    keeps working; with them, ``%%`` is a percent sign as usual.
+    """
+    if params:
+        cursor.execute(sql, params, prepare=prepare)
+    elif prepare is False or cursor.connection.prepare_threshold is None:
+        cursor.execute(sql, None, prepare=False, binary=True)
+    else:
+        cursor.execute(sql, None, prepare=True)
