@@ -18,7 +18,7 @@ import statistics
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ import psycopg
 from harness.catalog import Query
 from harness.db import connect, redact
 from harness.errors import DatabaseError, InputError, Interrupted
-from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
+from harness.interleave import Accumulated, Arm, measure_rounds, rotated
+from harness.measure import MIN_SAMPLES_FOR_P95
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff
 from harness.results import Environment, SavedQuery, SavedRun
@@ -49,10 +50,6 @@ DEFAULT_MAX_REGRESSION = 0.10
 DEFAULT_ROUNDS = 3
 DEFAULT_WRITE_ROWS = 20_000
 DEFAULT_WRITE_TRIALS = 3
-# A comparison wants a number for every strategy, including the slow ones: `none` may take many times a
-# query's budget on the benchmark tier, so the statement_timeout is far looser than `harness run`'s.
-COMPARE_TIMEOUT_FACTOR = 20.0
-COMPARE_MIN_TIMEOUT_MS = 60_000.0
 
 
 # -- mode 2: two saved runs -----------------------------------------------------------------------------
@@ -477,30 +474,6 @@ def _incomplete_reason(exc: BaseException) -> str:
     return f"stopped: {type(exc).__name__}: {exc}"
 
 
-def rotated(names: Sequence[str], round_index: int) -> list[str]:
-    """Round r visits the strategies starting at the r-th: A B C, B C A, C A B, A B C, ..."""
-    shift = round_index % len(names)
-    return [*names[shift:], *names[:shift]]
-
-
-def round_slices(iterations: int, rounds: int) -> list[range]:
-    """Split ``iterations`` timed executions into ``rounds`` contiguous, nearly equal slices."""
-    base, extra = divmod(iterations, rounds)
-    slices, start = [], 0
-    for r in range(rounds):
-        size = base + (1 if r < extra else 0)
-        slices.append(range(start, start + size))
-        start += size
-    return slices
-
-
-@dataclass
-class _Accumulated:
-    samples: list[float] = field(default_factory=list)
-    plan: PlanFacts | None = None
-    error: str | None = None
-
-
 class _Session:
     """The mutable part of a strategy comparison: which strategy is built, what was measured so far."""
 
@@ -517,7 +490,7 @@ class _Session:
         self.original = original
         self.current = original
         self.restored = False
-        self.acc = {(q.name, s): _Accumulated() for q in queries for s in names}
+        self.acc = {(q.name, s): Accumulated() for q in queries for s in names}
         self.built: dict[str, list[StrategyApplied]] = {s: [] for s in names}
         self.index_bytes: dict[str, int] = {}
         self.write_costs: dict[str, list[float]] = {}
@@ -541,17 +514,19 @@ class _Session:
         row_counts: Mapping[str, int],
         round_done: Callable[[], None],
     ) -> None:
-        total, done = len(self.queries) * len(self.names) * rounds, 0
-        for r, timed in enumerate(round_slices(iterations, rounds)):
-            for name in rotated(self.names, r):
-                self.switch(name)
-                for query in self.queries:
-                    sets = draws[query.name]
-                    param_sets = sets[:warmup] + [sets[warmup + i] for i in timed]
-                    _measure_slice(self.dsn, query, param_sets, warmup, row_counts, self.acc[query.name, name])
-                    done += 1
-                    self.progress.measured(done, total, query.name, name)
-            round_done()
+        arms = {name: Arm(name, tuple(self.queries), draws) for name in self.names}
+        measure_rounds(
+            self.dsn,
+            lambda r: [(arms[name], query) for name in rotated(self.names, r) for query in self.queries],
+            self.acc,
+            iterations=iterations,
+            warmup=warmup,
+            rounds=rounds,
+            row_counts=row_counts,
+            enter=lambda arm: self.switch(arm.name),
+            measured=self.progress.measured,
+            round_done=round_done,
+        )
 
     def measure_writes(self, table: str, rows: int, trials: int) -> None:
         """Insert throughput per strategy, starting with the one in place and ending with the original."""
@@ -602,28 +577,6 @@ class _Session:
             original_restored=self.restored,
             warnings=tuple(_strategy_warnings(measurements, empty.iterations)),
         )
-
-
-def _measure_slice(
-    dsn: str,
-    query: Query,
-    param_sets: list[dict[str, Any]],
-    warmup: int,
-    row_counts: Mapping[str, int],
-    acc: _Accumulated,
-) -> None:
-    if acc.error:  # a query that failed or timed out under this strategy is not retried every round
-        return
-    options = MeasureOptions(
-        iterations=len(param_sets) - warmup,
-        warmup=warmup,
-        timeout_factor=COMPARE_TIMEOUT_FACTOR,
-        min_timeout_ms=COMPARE_MIN_TIMEOUT_MS,
-    )
-    measured = measure_query(dsn, query, param_sets, options, query.budget_ms, row_counts)
-    acc.samples += measured.samples_ms
-    acc.plan = acc.plan or measured.plan
-    acc.error = measured.error
 
 
 def _summary(samples: Sequence[float], seed: int) -> Summary | None:

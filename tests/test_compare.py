@@ -23,10 +23,9 @@ from harness.compare import (
     compare_runs,
     compare_strategies,
     parse_max_regression,
-    rotated,
-    round_slices,
 )
 from harness.errors import InputError
+from harness.interleave import rotated, round_slices
 from harness.measure import MeasureOptions
 from harness.report import write_reports
 from harness.report.compare_report import render_compare_text, write_compare_reports
