@@ -552,9 +552,27 @@ def load_command(
 @click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
 @click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0))
-@click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds.")
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    help="Interleaved rounds (default 3 with --strategies, 5 with --base-ref / --base-queries).",
+)
+@click.option("--base-ref", help="A/B gate: compare this git ref's queries/ and strategies with the working tree's.")
+@click.option(
+    "--base-queries",
+    "base_queries_dir",
+    type=click.Path(path_type=Path),
+    help="A/B gate: compare this base catalog folder with the working tree's (or --queries).",
+)
+@click.option(
+    "--base-strategies",
+    "base_strategies_dir",
+    type=click.Path(path_type=Path),
+    help="A/B gate: the base side's strategy files (default: the ref's, or the candidate's).",
+)
+@click.option("--strategy", help="A/B gate: index strategy of both sides (default: the seeded one; baseline).")
 @click.option("--what-if", "what_if_sql", multiple=True, help="CREATE INDEX … to evaluate with HypoPG (estimate).")
-@click.option("--max-regression", default="10%", show_default=True, help="Two-run mode: tolerated p95 slowdown.")
+@click.option("--max-regression", default="10%", show_default=True, help="Two-run and A/B: tolerated p95 slowdown.")
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
@@ -568,7 +586,11 @@ def compare_command(
     only: tuple[str, ...],
     iterations: int,
     warmup: int,
-    rounds: int,
+    rounds: int | None,
+    base_ref: str | None,
+    base_queries_dir: Path | None,
+    base_strategies_dir: Path | None,
+    strategy: str | None,
     what_if_sql: tuple[str, ...],
     max_regression: str,
     allow_mismatch: bool,
@@ -576,7 +598,8 @@ def compare_command(
     reports_dir: Path | None,
     session: Session,
 ) -> int:
-    """Compare index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
+    """Compare two catalog versions interleaved on one server (--base-ref REF / --base-queries DIR: the
+    pull-request gate), index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
     import datetime as dt
 
     from harness import compare, paths
@@ -584,9 +607,23 @@ def compare_command(
     from harness.results import load_run
 
     directory = (reports_dir or paths.reports_dir()) / dt.datetime.now(dt.UTC).strftime("compare-%Y%m%dT%H%M%SZ")
+    given = {"BASE CAND run files": runs, "--strategies": strategies, "--what-if": what_if_sql,
+             "--base-ref": base_ref, "--base-queries": base_queries_dir}  # fmt: skip
+    modes = [name for name, value in given.items() if value]
+    if len(modes) > 1:
+        raise click.UsageError(f"{' and '.join(modes)} are different comparisons: give one of them")
+    if (base_strategies_dir or strategy) and not (base_ref or base_queries_dir):
+        raise click.UsageError("--base-strategies and --strategy go with --base-ref REF or --base-queries DIR")
+    if base_ref or base_queries_dir:
+        return _compare_catalogs(
+            session, directory, base_ref=base_ref, base_queries_dir=base_queries_dir,
+            base_strategies_dir=base_strategies_dir, queries_dir=queries_dir, tier=tier, seed=seed_value,
+            strategy=strategy, only=only, iterations=iterations, warmup=warmup, rounds=rounds,
+            max_regression=compare.parse_max_regression(max_regression), force=force,
+        )  # fmt: skip
     if runs:
-        if len(runs) != 2 or strategies or what_if_sql:
-            raise click.UsageError("give two run.json files (BASE CAND), or --strategies / --what-if, not both")
+        if len(runs) != 2:
+            raise click.UsageError("give two run.json files (BASE CAND)")
         threshold = compare.parse_max_regression(max_regression)
         result = compare.compare_runs(load_run(runs[0]), load_run(runs[1]), threshold, allow_mismatch)
         out.print(render_compare_text(result), markup=False)
@@ -618,7 +655,7 @@ def compare_command(
             only=only,
             iterations=iterations,
             warmup=warmup,
-            rounds=rounds,
+            rounds=rounds or compare.DEFAULT_ROUNDS,
             force=force,
             progress=progress,
             database_label="embedded" if session.target.server else session.target.display,
@@ -628,6 +665,30 @@ def compare_command(
         if "dir" in holder:
             err.print(f"reports: {holder['dir']}")
     out.print(render_compare_text(result), markup=False)
+    return result.exit_code
+
+
+def _compare_catalogs(session: Session, directory: Path, rounds: int | None, **options: Any) -> int:
+    """The A/B gate: both catalog versions interleaved on one server; exit 1 when a query regressed."""
+    from harness.catalog_ab import DEFAULT_AB_ROUNDS, compare_catalogs
+    from harness.compare import CompareProgress
+    from harness.report.compare_report import render_compare_text, write_compare_reports
+
+    progress = CompareProgress(
+        message=lambda text: err.print(text),
+        measured=lambda done, total, query, side: err.print(f"  [{done}/{total}] {side}: {query}"),
+    )
+    target = session.target
+    result = compare_catalogs(
+        target.dsn,
+        rounds=rounds or DEFAULT_AB_ROUNDS,
+        runs_dir=directory,
+        progress=progress,
+        database_label="embedded" if target.server else target.display,
+        **options,
+    )
+    out.print(render_compare_text(result), markup=False)
+    err.print(f"reports: {write_compare_reports(result, directory)}")
     return result.exit_code
 
 

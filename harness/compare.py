@@ -27,7 +27,7 @@ import psycopg
 from harness.catalog import Query
 from harness.db import connect, redact
 from harness.errors import DatabaseError, InputError, Interrupted
-from harness.interleave import Accumulated, Arm, measure_rounds, rotated
+from harness.interleave import Accumulated, Arm, Design, measure_rounds, rotated
 from harness.measure import MIN_SAMPLES_FOR_P95
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff
@@ -120,7 +120,8 @@ class RunComparison:
     only_in_base: tuple[str, ...]
     only_in_cand: tuple[str, ...]
     warnings: tuple[str, ...]
-    kind: str = "runs"
+    kind: str = "runs"  # "catalogs" for an interleaved A/B of two catalog versions (``design`` says how)
+    design: Design | None = None
 
     @property
     def regressions(self) -> list[QueryDelta]:

@@ -43,6 +43,7 @@ class Accumulated:
     samples: list[float] = field(default_factory=list)
     plan: PlanFacts | None = None
     error: str | None = None
+    timed_out: bool = False
     first: Measurement | None = None  # the first round's measurement: its EXPLAIN, rows and parameters
 
 
@@ -55,9 +56,9 @@ def rotated(names: Sequence[str], round_index: int) -> list[str]:
     return [*names[shift:], *names[:shift]]
 
 
-def shuffled(names: Sequence[str], round_index: int, seed: int) -> list[str]:
-    """A seeded random order of ``names`` for round ``round_index`` (the same for the same seed)."""
-    rng = np.random.default_rng([seed, round_index])
+def shuffled(names: Sequence[str], seed: int, *keys: int) -> list[str]:
+    """A seeded random order of ``names`` for ``keys`` (a round, a query): the same for the same seed and keys."""
+    rng = np.random.default_rng([seed, *keys])
     return [names[i] for i in rng.permutation(len(names))]
 
 
@@ -128,3 +129,22 @@ def measure_slice(
     acc.plan = acc.plan or measured.plan
     acc.first = acc.first or measured
     acc.error = measured.error
+    acc.timed_out = measured.timed_out
+
+
+@dataclass(frozen=True)
+class Design:
+    """How an A/B comparison was measured, printed beside its verdicts so a reader can judge them."""
+
+    base: str  # "git ref main (commit 1a2b3c4d)" or the base catalog's folder
+    candidate: str
+    rounds: int
+    iterations: int  # timed executions per query and side (n per side)
+    warmup: int  # untimed executions per query, side and round
+    order: str  # how the sides alternate within a round
+    indexes: str  # whether both sides share the same index definitions
+    paired: tuple[str, ...]  # queries whose two sides used the same draws: samples pair by draw index
+    unpaired: tuple[str, ...]  # queries whose sides declare different parameters: compared as independent
+    test: str  # the statistical test behind the timing verdict
+    family_alpha: float | None  # the false-alarm rate controlled over the whole catalog, when there is one
+    wall_s: float = 0.0

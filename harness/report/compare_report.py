@@ -142,6 +142,7 @@ def _runs_json(c: RunComparison) -> dict[str, Any]:
         ],
         "only_in_base": list(c.only_in_base),
         "only_in_candidate": list(c.only_in_cand),
+        "design": asdict(c.design) if c.design else None,
     }
 
 
@@ -251,7 +252,7 @@ def render_compare_text(comparison: StrategyComparison | RunComparison) -> str:
         lines += _text_table(*_latency_table(comparison))
         lines += ["", *_text_table(*_cost_table(comparison)), "", _restored_note(comparison)]
     else:
-        lines += [_runs_title(comparison), ""]
+        lines += [_runs_title(comparison), *design_lines(comparison), ""]
         lines += _text_table(*_runs_table(comparison))
         lines += ["", *headlines(comparison), *_only_in(comparison)]
     return "\n".join(lines) + "\n"
@@ -293,12 +294,32 @@ def _runs_title(c: RunComparison) -> str:
 
 
 def _only_in(c: RunComparison) -> list[str]:
+    removed, added = ("removed: ", "added: ") if c.design else ("", "")
     lines = []
     if c.only_in_base:
-        lines.append(f"only in base (not compared): {', '.join(c.only_in_base)}")
+        lines.append(f"{removed}only in base (not compared): {', '.join(c.only_in_base)}")
     if c.only_in_cand:
-        lines.append(f"only in candidate (not compared): {', '.join(c.only_in_cand)}")
+        lines.append(f"{added}only in candidate (not compared): {', '.join(c.only_in_cand)}")
     return lines
+
+
+def design_lines(c: RunComparison) -> list[str]:
+    """How an A/B comparison was measured: what against what, rounds, n per side, pairing, the test."""
+    d = c.design
+    if d is None:
+        return []
+    paired = f"{len(d.paired)} of {len(d.paired) + len(d.unpaired)} queries paired by draw"
+    if d.unpaired:
+        paired += f" (unpaired, different parameters: {', '.join(d.unpaired)})"
+    alpha = f"family-wise α = {d.family_alpha:g} over the catalog" if d.family_alpha is not None else (
+        "no family-wise control")  # fmt: skip
+    return [
+        f"design: base {d.base} vs candidate {d.candidate}, interleaved on one server with the same data and draws",
+        f"design: {d.rounds} rounds, n = {d.iterations} timed runs per query and side, {d.warmup} warm-up runs "
+        f"per round; order {d.order}",
+        f"design: indexes: {d.indexes}",
+        f"design: {paired}; test: {d.test}; {alpha}; wall time {d.wall_s:.1f} s",
+    ]
 
 
 def render_what_if_text(results: Sequence[WhatIf]) -> str:
@@ -337,6 +358,7 @@ def render_compare_markdown(comparison: StrategyComparison | RunComparison) -> s
         lines += [f"- {h}" for h in headlines(comparison)] + [""]
         lines += [*_md_table(*_runs_table(comparison)), ""]
         lines += [f"- {line}" for line in _only_in(comparison)]
+        lines += ["", *(f"- {line.removeprefix('design: ')}" for line in design_lines(comparison))]
     lines += [f"<sub>{METHOD_NOTE}.</sub>"]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -508,6 +530,7 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
         body += [_img(png, name) for name, png in figures.items()]
         body += [_html_table(*_runs_table(comparison))]
         body += [f"<p class='small'>{escape(line)}</p>" for line in _only_in(comparison)]
+        body += [f"<p class='small'>{escape(line)}</p>" for line in design_lines(comparison)]
     warnings = [f"<div class='warn'>{escape(w)}</div>" for w in comparison.warnings]
     return "\n".join([
         "<!DOCTYPE html>",

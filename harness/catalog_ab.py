@@ -1,0 +1,370 @@
+"""`harness compare --base-ref REF` / `--base-queries DIR`: two versions of the catalog, interleaved in one job.
+
+The pull-request gate. Both sides run on the same server, the same seeded data and the same parameter draws,
+in rounds whose order is randomised (seeded): within a round each query's base and candidate slices run
+back to back, so whatever the machine does meanwhile (a neighbour's build, CPU frequency, a checkpoint)
+lands on both. Samples stay in draw order, so a query whose two sides declare the same parameters pairs
+sample i with sample i. When the sides' index definitions differ, each side's indexes are built before its
+slices of the round (the sides then alternate per round, not per query). The verdict is the two-run mode's
+(``compare_runs``) on the two sides, which are also written as run.json files for re-comparison.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness import paths
+from harness.catalog import Catalog, Query, load_catalog
+from harness.check import refuse_unrunnable
+from harness.compare import (
+    DEFAULT_MAX_REGRESSION,
+    CompareProgress,
+    RunComparison,
+    compare_runs,
+)
+from harness.config import load_tier
+from harness.db import connect, redact
+from harness.errors import ConfigError, InputError
+from harness.gitref import extract_ref, repository_root
+from harness.interleave import Accumulated, Arm, Block, Design, measure_rounds, shuffled
+from harness.measure import Measurement
+from harness.params import ParamSampler
+from harness.report import write_reports
+from harness.results import Environment, QueryResult, RunResult, load_run, now_iso
+from harness.run import Progress, RunOptions, fingerprint, prepare_database, query_seed
+from harness.seed import Manifest, read_manifest
+from harness.stats import summarize
+from harness.strategies import Strategy, load_strategy, switch_strategy
+from harness.strategies import strategies_dir as default_strategies_dir
+from harness.verdicts import judge
+
+DEFAULT_AB_ROUNDS = 5
+SIDES = ("base", "cand")
+TEST_NOTE = "percentile-bootstrap 95% CI of the p95 ratio (each side resampled independently)"
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One catalog version: its queries, the index strategy it is measured under, where they came from."""
+
+    name: str
+    label: str
+    catalog: Catalog
+    strategy: Strategy
+    commit: str | None = None
+    path_prefix: str | None = None  # "REF:" for files read from a git ref (their folder is temporary)
+
+    @property
+    def index_key(self) -> tuple[str, ...]:
+        return tuple(" ".join(index.sql.split()) for index in self.strategy.indexes)
+
+
+def compare_catalogs(
+    dsn: str,
+    *,
+    base_ref: str | None = None,
+    base_queries_dir: Path | None = None,
+    base_strategies_dir: Path | None = None,
+    queries_dir: Path | None = None,
+    strategies_dir: Path | None = None,
+    tier: str = "benchmark",
+    seed: int = 42,
+    strategy: str | None = None,
+    only: Sequence[str] = (),
+    iterations: int = 30,
+    warmup: int = 5,
+    rounds: int = DEFAULT_AB_ROUNDS,
+    max_regression: float = DEFAULT_MAX_REGRESSION,
+    force: bool = False,
+    seed_if_needed: bool = True,
+    runs_dir: Path | None = None,
+    progress: CompareProgress | None = None,
+    database_label: str = "",
+) -> RunComparison:
+    """Measure the base catalog (a git ref's, or ``base_queries_dir``) against the candidate (``queries_dir``,
+    default the working tree's) in interleaved rounds on one server; gate as `compare BASE CAND` does.
+
+    ``base_ref`` reads ``queries/`` and ``scenarios/strategies/`` (the candidate folders' paths inside the
+    repository) from that commit; ``base_strategies_dir`` overrides the base's strategy files (default: the
+    ref's, or the candidate's with ``base_queries_dir``). ``runs_dir`` receives base/run.json and
+    cand/run.json (a temporary folder when None). A query on one side only is listed, not measured.
+    """
+    progress = progress or CompareProgress()
+    if (base_ref is None) == (base_queries_dir is None):
+        raise InputError("give exactly one base: --base-ref REF or --base-queries DIR")
+    if rounds < 1 or iterations < rounds:
+        raise InputError(f"need 1 <= --rounds <= --iterations (got rounds={rounds}, iterations={iterations})")
+    if max_regression < 0:
+        raise InputError("max_regression must be >= 0 (a fraction: 0.10 for 10%)")
+    cand_queries = queries_dir or paths.queries_dir()
+    cand_strategies = strategies_dir or default_strategies_dir()
+    if seed_if_needed:
+        load_tier(tier)
+    started = time.perf_counter()
+    with _base_folders(base_ref, base_queries_dir, base_strategies_dir, cand_queries, cand_strategies) as base_at:
+        queries_at, strategies_at, label, commit, prefix = base_at
+        with connect(dsn) as conn:
+            seeded = read_manifest(conn)
+        name = strategy or (seeded.strategy if seeded else "baseline")
+        cand = _side("cand", f"working tree {cand_queries}", cand_queries, cand_strategies, name, only)
+        base = _side("base", label, queries_at, strategies_at, name, only, commit, prefix)
+        options = RunOptions(tier=tier, seed=seed, strategy=name, force=force, seed_if_needed=seed_if_needed)
+        manifest = prepare_database(dsn, options, Progress(seeding=progress.message))
+        comparison = _measure(dsn, base, cand, manifest, options, iterations, warmup, rounds, progress,
+                              database_label or redact(dsn), runs_dir, max_regression)  # fmt: skip
+    return replace(comparison, design=replace(comparison.design, wall_s=round(time.perf_counter() - started, 1)))
+
+
+@contextlib.contextmanager
+def _base_folders(
+    ref: str | None,
+    queries_dir: Path | None,
+    strategies_override: Path | None,
+    cand_queries: Path,
+    cand_strategies: Path,
+) -> Iterator[tuple[Path, Path, str, str | None, str | None]]:
+    """(base queries folder, base strategies folder, label, commit, path prefix) for the chosen base."""
+    if queries_dir is not None:
+        if not queries_dir.is_dir():
+            raise InputError(f"--base-queries {queries_dir}: no such folder; pass the base catalog's folder")
+        yield queries_dir, strategies_override or cand_strategies, str(queries_dir), None, None
+        return
+    assert ref is not None
+    repo = repository_root(cand_queries.resolve())
+    wanted = {"queries": _inside(cand_queries, repo), "strategies": _inside(cand_strategies, repo)}
+    if wanted["queries"] is None:
+        raise InputError(f"{cand_queries} is not inside the git repository {repo}: pass --base-queries DIR")
+    with extract_ref(repo, ref, [p for p in wanted.values() if p is not None]) as extracted:
+        queries_at = extracted.path(wanted["queries"])
+        if not queries_at.is_dir():
+            raise InputError(f"--base-ref {ref}: {wanted['queries']}/ does not exist at that commit; "
+                             "compare against a ref that has the catalog, or use --base-queries DIR")  # fmt: skip
+        strategies_at = strategies_override or (
+            extracted.path(wanted["strategies"])
+            if wanted["strategies"] is not None and extracted.path(wanted["strategies"]).is_dir()
+            else cand_strategies
+        )
+        label = f"git ref {ref} (commit {extracted.commit[:12]})"
+        yield queries_at, strategies_at, label, extracted.commit, f"{ref}:{wanted['queries'].as_posix()}"
+
+
+def _inside(path: Path, repo: Path) -> Path | None:
+    try:
+        return path.resolve().relative_to(repo)
+    except ValueError:
+        return None
+
+
+def _side(
+    name: str,
+    label: str,
+    queries_dir: Path,
+    strategies_at: Path,
+    strategy: str,
+    only: Sequence[str],
+    commit: str | None = None,
+    prefix: str | None = None,
+) -> _Side:
+    """Load and validate one side's catalog and strategy (exit 2 naming file:line on a bad file; a file read
+    from a git ref is named REF:path, not by its temporary copy)."""
+    try:
+        catalog = load_catalog(queries_dir)
+        refuse_unrunnable(catalog)
+    except ConfigError as exc:
+        if prefix is None:
+            raise
+        where = f"{prefix}/{Path(exc.path).name}"
+        raise ConfigError(where, f"{exc.message} (in the base catalog)", exc.line, exc.col) from None
+    if only and name == "cand":  # a name in neither catalog is an error; one only the base lacks is "added"
+        catalog = catalog.select(list(only))
+    elif only:
+        catalog = Catalog(catalog.directory, tuple(q for q in catalog.queries if q.name in only))
+    try:
+        chosen = load_strategy(strategy, strategies_at)
+    except InputError as exc:
+        raise InputError(f"{label}: {exc}") from None
+    return _Side(name, label, catalog, chosen, commit, prefix)
+
+
+def _measure(
+    dsn: str,
+    base: _Side,
+    cand: _Side,
+    manifest: Manifest | None,
+    options: RunOptions,
+    iterations: int,
+    warmup: int,
+    rounds: int,
+    progress: CompareProgress,
+    database_label: str,
+    runs_dir: Path | None,
+    max_regression: float,
+) -> RunComparison:
+    names = [q.name for q in cand.catalog.queries if q.name in base.catalog.names]
+    if not names:
+        raise InputError(
+            f"no query is in both catalogs ({base.catalog.directory} and {cand.catalog.directory}): nothing to compare"
+        )
+    queries = {side.name: {q.name: q for q in side.catalog.queries if q.name in names} for side in (base, cand)}
+    environment = fingerprint(dsn, manifest, database_label)
+    with connect(dsn) as conn:
+        sampler = ParamSampler(conn, manifest.anchor if manifest else dt.datetime.now(dt.UTC), options.seed)
+        draws = {
+            side: {n: sampler.draw_sets(q, warmup + iterations, query_seed(options.seed, q)) for n, q in qs.items()}
+            for side, qs in queries.items()
+        }
+    paired = tuple(n for n in names if draws["base"][n] == draws["cand"][n])
+    arms = {side.name: Arm(side.name, tuple(queries[side.name].values()), draws[side.name]) for side in (base, cand)}
+    same_indexes = base.index_key == cand.index_key
+    builder = _IndexBuilder(dsn, {base.name: base, cand.name: cand}, manifest is not None)
+
+    def schedule(r: int) -> list[Block]:
+        if same_indexes:  # the sides alternate per query: base and candidate slices back to back
+            return [
+                (arms[side], queries[side][n])
+                for n in names
+                for side in shuffled(SIDES, options.seed, r, zlib.crc32(n.encode()))
+            ]
+        return [(arms[side], queries[side][n]) for side in shuffled(SIDES, options.seed, r) for n in names]
+
+    acc = {(n, side): Accumulated() for n in names for side in SIDES}
+    try:
+        measure_rounds(
+            dsn,
+            schedule,
+            acc,
+            iterations=iterations,
+            warmup=warmup,
+            rounds=rounds,
+            row_counts=environment.row_counts,
+            enter=builder.enter,
+            measured=progress.measured,
+        )
+    finally:
+        builder.finish(cand.name)
+    folder_holder = contextlib.ExitStack()
+    with folder_holder:
+        folder = runs_dir or Path(folder_holder.enter_context(tempfile.TemporaryDirectory(prefix="harness-ab-")))
+        saved = {}
+        for side in (base, cand):
+            env = replace(environment, git_commit=side.commit or environment.git_commit)
+            result = _run_result(side, queries[side.name], acc, env, options, folder.name, iterations, warmup, rounds)
+            saved[side.name] = load_run(write_reports(result, folder / side.name, html=False) / "run.json")
+        comparison = compare_runs(saved["base"], saved["cand"], max_regression)
+    design = Design(
+        base=base.label,
+        candidate=cand.label,
+        rounds=rounds,
+        iterations=iterations,
+        warmup=warmup,
+        order=(
+            f"per round and query, base and candidate back to back in a random order (seed {options.seed})"
+            if same_indexes
+            else f"per round, each side's indexes built then all its queries, sides in a random order "
+            f"(seed {options.seed})"
+        ),
+        indexes=(
+            f"strategy {cand.strategy.name}: the same {len(cand.index_key)} index definitions on both sides"
+            if same_indexes
+            else f"strategy {cand.strategy.name} differs: {_index_change(base.strategy, cand.strategy)}; "
+            "rebuilt before each side's slices"
+        ),
+        paired=paired,
+        unpaired=tuple(n for n in names if n not in paired),
+        test=TEST_NOTE,
+        family_alpha=None,
+    )
+    return replace(
+        comparison,
+        kind="catalogs",
+        design=design,
+        only_in_base=tuple(n for n in base.catalog.names if n not in names),
+        only_in_cand=tuple(n for n in cand.catalog.names if n not in names),
+        base_path=str(folder / "base" / "run.json") if runs_dir else base.label,
+        cand_path=str(folder / "cand" / "run.json") if runs_dir else cand.label,
+    )
+
+
+class _IndexBuilder:
+    """Builds a side's indexes when they differ from the ones in place; puts the candidate's back at the end."""
+
+    def __init__(self, dsn: str, sides: Mapping[str, _Side], managed: bool) -> None:
+        self.dsn, self.sides, self.managed = dsn, sides, managed
+        self.current: tuple[str, ...] | None = None  # unknown until the first build: the database may be stale
+
+    def enter(self, arm: Arm) -> None:
+        side = self.sides[arm.name]
+        if not self.managed or side.index_key == self.current:
+            return
+        switch_strategy(self.dsn, side.strategy.name, directory=side.strategy.path.parent)
+        self.current = side.index_key
+        with connect(self.dsn) as conn, contextlib.suppress(Exception):
+            conn.execute("CHECKPOINT")  # flush the build now, not during the next timings (needs privilege)
+
+    def finish(self, name: str) -> None:
+        if self.managed and self.current is not None and self.current != self.sides[name].index_key:
+            switch_strategy(self.dsn, self.sides[name].strategy.name, directory=self.sides[name].strategy.path.parent)
+
+
+def _index_change(base: Strategy, cand: Strategy) -> str:
+    before = {i.name: " ".join(i.sql.split()) for i in base.indexes}
+    after = {i.name: " ".join(i.sql.split()) for i in cand.indexes}
+    parts = [f"+{n}" for n in after if n not in before] + [f"-{n}" for n in before if n not in after]
+    parts += [f"~{n}" for n in after if n in before and before[n] != after[n]]
+    return ", ".join(parts) or "same names, different order"
+
+
+def _run_result(
+    side: _Side,
+    queries: Mapping[str, Query],
+    acc: Mapping[tuple[str, str], Accumulated],
+    environment: Environment,
+    options: RunOptions,
+    compare_id: str,
+    iterations: int,
+    warmup: int,
+    rounds: int,
+) -> RunResult:
+    """One side as a `harness run` result (judged against its budgets), so `compare base cand` can re-read it."""
+    result = RunResult(
+        run_id=f"{compare_id}-{side.name}",
+        started_at=now_iso(),
+        environment=replace(environment, strategy=side.strategy.name),
+        options={
+            "mode": f"interleaved A/B, {side.name} side",
+            "catalog": side.label,
+            "tier": options.tier,
+            "seed": options.seed,
+            "strategy": side.strategy.name,
+            "iterations": iterations,
+            "warmup": warmup,
+            "rounds": rounds,
+        },
+        complete=True,
+    )
+    for name, query in queries.items():
+        a = acc[name, side.name]
+        measurement = _measurement(query, a)
+        summary = summarize(measurement.samples_ms, seed=options.seed) if measurement.samples_ms else None
+        verdict = judge(query, measurement, summary, query.budget_ms, side.strategy.name,
+                        environment.row_counts, allow_few_samples=True)  # fmt: skip
+        path = f"{side.path_prefix}/{query.path.name}" if side.path_prefix else str(query.path)
+        result.queries.append(
+            QueryResult(name, query.description, query.budget_ms, path, measurement, summary, verdict)
+        )
+    result.finished_at = now_iso()
+    return result
+
+
+def _measurement(query: Query, acc: Accumulated) -> Measurement:
+    first = acc.first
+    if first is None:
+        return Measurement(query.name, query.prepare, 0, error=acc.error or "not measured")
+    return replace(first, samples_ms=list(acc.samples), error=acc.error, timed_out=acc.timed_out)
