@@ -76,7 +76,7 @@ def _query(benchmark: dict[str, Any], source: Path) -> dict[str, Any]:
             f"{source}: benchmark {benchmark.get('name')!r} carries no samples_ms; "
             "re-run it with the harness pytest plugin"
         )
-    summary = summarize(samples, seed=int(info.get("seed", 0)))
+    summary = summarize(samples)
     return {
         "name": info["query"],
         "description": "",

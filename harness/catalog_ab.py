@@ -23,18 +23,22 @@ from pathlib import Path
 from harness import paths
 from harness.catalog import Catalog, Query, load_catalog
 from harness.check import refuse_unrunnable
-from harness.compare import (
-    DEFAULT_MAX_REGRESSION,
-    CompareProgress,
-    RunComparison,
-    compare_runs,
-)
+from harness.compare import CompareProgress, RunComparison, compare_runs
 from harness.config import load_tier
 from harness.db import connect, redact
 from harness.errors import ConfigError, InputError
+from harness.gate import (
+    DEFAULT_ALPHA,
+    DEFAULT_FLOOR_MS,
+    DEFAULT_MAX_REGRESSION,
+    DEFAULT_MAX_WORK_REGRESSION,
+    MANN_WHITNEY,
+    WILCOXON,
+    GateOptions,
+)
 from harness.gitref import extract_ref, repository_root
-from harness.interleave import Accumulated, Arm, Block, Design, measure_rounds, shuffled
-from harness.measure import Measurement
+from harness.interleave import Accumulated, Arm, Block, Design, ParamSets, measure_rounds, shuffled
+from harness.measure import Measurement, draws_digest
 from harness.params import ParamSampler
 from harness.report import write_reports
 from harness.results import Environment, QueryResult, RunResult, load_run, now_iso
@@ -47,7 +51,6 @@ from harness.verdicts import judge
 
 DEFAULT_AB_ROUNDS = 5
 SIDES = ("base", "cand")
-TEST_NOTE = "percentile-bootstrap 95% CI of the p95 ratio (each side resampled independently)"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ def compare_catalogs(
     warmup: int = 5,
     rounds: int = DEFAULT_AB_ROUNDS,
     max_regression: float = DEFAULT_MAX_REGRESSION,
+    max_work_regression: float = DEFAULT_MAX_WORK_REGRESSION,
+    alpha: float = DEFAULT_ALPHA,
+    floor_ms: float = DEFAULT_FLOOR_MS,
     force: bool = False,
     seed_if_needed: bool = True,
     runs_dir: Path | None = None,
@@ -101,8 +107,9 @@ def compare_catalogs(
         raise InputError("give exactly one base: --base-ref REF or --base-queries DIR")
     if rounds < 1 or iterations < rounds:
         raise InputError(f"need 1 <= --rounds <= --iterations (got rounds={rounds}, iterations={iterations})")
-    if max_regression < 0:
-        raise InputError("max_regression must be >= 0 (a fraction: 0.10 for 10%)")
+    gate = GateOptions(max_regression, max_work_regression, alpha, floor_ms)
+    if max_regression < 0 or max_work_regression < 0 or not 0 < alpha < 1:
+        raise InputError("max_regression and max_work_regression must be >= 0, and 0 < alpha < 1")
     cand_queries = queries_dir or paths.queries_dir()
     cand_strategies = strategies_dir or default_strategies_dir()
     if seed_if_needed:
@@ -118,7 +125,7 @@ def compare_catalogs(
         options = RunOptions(tier=tier, seed=seed, strategy=name, force=force, seed_if_needed=seed_if_needed)
         manifest = prepare_database(dsn, options, Progress(seeding=progress.message))
         comparison = _measure(dsn, base, cand, manifest, options, iterations, warmup, rounds, progress,
-                              database_label or redact(dsn), runs_dir, max_regression)  # fmt: skip
+                              database_label or redact(dsn), runs_dir, gate)  # fmt: skip
     return replace(comparison, design=replace(comparison.design, wall_s=round(time.perf_counter() - started, 1)))
 
 
@@ -205,7 +212,7 @@ def _measure(
     progress: CompareProgress,
     database_label: str,
     runs_dir: Path | None,
-    max_regression: float,
+    gate: GateOptions,
 ) -> RunComparison:
     names = [q.name for q in cand.catalog.queries if q.name in base.catalog.names]
     if not names:
@@ -255,9 +262,12 @@ def _measure(
         saved = {}
         for side in (base, cand):
             env = replace(environment, git_commit=side.commit or environment.git_commit)
-            result = _run_result(side, queries[side.name], acc, env, options, folder.name, iterations, warmup, rounds)
+            result = _run_result(
+                side, queries[side.name], acc, draws[side.name], env, options, folder.name, iterations, warmup, rounds
+            )
             saved[side.name] = load_run(write_reports(result, folder / side.name, html=False) / "run.json")
-        comparison = compare_runs(saved["base"], saved["cand"], max_regression)
+        comparison = compare_runs(saved["base"], saved["cand"], gate.max_regression, False,
+                                  gate.max_work_regression, gate.alpha, gate.floor_ms)  # fmt: skip
     design = Design(
         base=base.label,
         candidate=cand.label,
@@ -278,8 +288,9 @@ def _measure(
         ),
         paired=paired,
         unpaired=tuple(n for n in names if n not in paired),
-        test=TEST_NOTE,
-        family_alpha=None,
+        test=f"work first (> {gate.max_work_regression:.0%} more buffers per call fails); timing: {WILCOXON}, "
+        f"or {MANN_WHITNEY} for unpaired queries, Holm-corrected over {len(names)} queries",
+        family_alpha=gate.alpha,
     )
     return replace(
         comparison,
@@ -325,6 +336,7 @@ def _run_result(
     side: _Side,
     queries: Mapping[str, Query],
     acc: Mapping[tuple[str, str], Accumulated],
+    draws: Mapping[str, ParamSets],
     environment: Environment,
     options: RunOptions,
     compare_id: str,
@@ -351,8 +363,8 @@ def _run_result(
     )
     for name, query in queries.items():
         a = acc[name, side.name]
-        measurement = _measurement(query, a)
-        summary = summarize(measurement.samples_ms, seed=options.seed) if measurement.samples_ms else None
+        measurement = _measurement(query, a, draws[name][warmup:])
+        summary = summarize(measurement.samples_ms) if measurement.samples_ms else None
         verdict = judge(query, measurement, summary, query.budget_ms, side.strategy.name,
                         environment.row_counts, allow_few_samples=True)  # fmt: skip
         path = f"{side.path_prefix}/{query.path.name}" if side.path_prefix else str(query.path)
@@ -363,8 +375,18 @@ def _run_result(
     return result
 
 
-def _measurement(query: Query, acc: Accumulated) -> Measurement:
+def _measurement(query: Query, acc: Accumulated, timed_sets: ParamSets) -> Measurement:
+    """The rounds' slices as one measurement: samples, work and plan shapes in draw order."""
     first = acc.first
     if first is None:
         return Measurement(query.name, query.prepare, 0, error=acc.error or "not measured")
-    return replace(first, samples_ms=list(acc.samples), error=acc.error, timed_out=acc.timed_out)
+    return replace(
+        first,
+        samples_ms=list(acc.samples),
+        error=acc.error,
+        timed_out=acc.timed_out,
+        work=acc.work,
+        draw_plans=list(acc.draw_plans),
+        plan_shapes=dict(acc.plan_shapes),
+        draws_digest=draws_digest(timed_sets[: len(acc.samples)]),
+    )

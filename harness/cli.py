@@ -413,7 +413,7 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
         table.add_row(
             q.name,
             f"{s.p50:.2f}" if s else "-",
-            f"{s.p95:.2f} [{s.p95_ci_low:.2f}, {s.p95_ci_high:.2f}]" if s else "-",
+            f"{s.p95:.2f} {s.p95_ci_text()}" if s else "-",
             f"{q.budget_ms:g}",
             str(s.n) if s else "0",
             f"[{style}]{q.verdict.status}[/]",
@@ -572,7 +572,32 @@ def load_command(
 )
 @click.option("--strategy", help="A/B gate: index strategy of both sides (default: the seeded one; baseline).")
 @click.option("--what-if", "what_if_sql", multiple=True, help="CREATE INDEX … to evaluate with HypoPG (estimate).")
-@click.option("--max-regression", default="10%", show_default=True, help="Two-run and A/B: tolerated p95 slowdown.")
+@click.option(
+    "--max-regression",
+    default="10%",
+    show_default=True,
+    help="Tolerated slowdown (typical per-draw ratio) before a significant one fails.",
+)
+@click.option(
+    "--max-work-regression",
+    default="20%",
+    show_default=True,
+    help="Tolerated rise of shared buffers or temp blocks per call.",
+)
+@click.option(
+    "--alpha",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Family-wise false-alarm rate of the timing tests over the whole catalog (Holm).",
+)
+@click.option(
+    "--floor-ms",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Smallest slowdown in ms that can fail (the floor is max(this, 1% of the budget)).",
+)
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
@@ -593,6 +618,9 @@ def compare_command(
     strategy: str | None,
     what_if_sql: tuple[str, ...],
     max_regression: str,
+    max_work_regression: str,
+    alpha: float,
+    floor_ms: float,
     allow_mismatch: bool,
     force: bool,
     reports_dir: Path | None,
@@ -620,12 +648,21 @@ def compare_command(
             base_strategies_dir=base_strategies_dir, queries_dir=queries_dir, tier=tier, seed=seed_value,
             strategy=strategy, only=only, iterations=iterations, warmup=warmup, rounds=rounds,
             max_regression=compare.parse_max_regression(max_regression), force=force,
+            max_work_regression=compare.parse_max_regression(max_work_regression, "--max-work-regression"),
+            alpha=alpha, floor_ms=floor_ms,
         )  # fmt: skip
     if runs:
         if len(runs) != 2:
             raise click.UsageError("give two run.json files (BASE CAND)")
-        threshold = compare.parse_max_regression(max_regression)
-        result = compare.compare_runs(load_run(runs[0]), load_run(runs[1]), threshold, allow_mismatch)
+        result = compare.compare_runs(
+            load_run(runs[0]),
+            load_run(runs[1]),
+            compare.parse_max_regression(max_regression),
+            allow_mismatch,
+            max_work_regression=compare.parse_max_regression(max_work_regression, "--max-work-regression"),
+            alpha=alpha,
+            floor_ms=floor_ms,
+        )
         out.print(render_compare_text(result), markup=False)
         err.print(f"reports: {write_compare_reports(result, directory)}")
         return result.exit_code

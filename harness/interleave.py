@@ -18,6 +18,7 @@ import numpy as np
 from harness.catalog import Query
 from harness.measure import Measurement, MeasureOptions, measure_query
 from harness.plans import PlanFacts
+from harness.work import Work
 
 # A comparison wants a number for every arm, including the slow ones: strategy `none` may take many times a
 # query's budget on the benchmark tier, so the statement_timeout is far looser than `harness run`'s.
@@ -45,6 +46,9 @@ class Accumulated:
     error: str | None = None
     timed_out: bool = False
     first: Measurement | None = None  # the first round's measurement: its EXPLAIN, rows and parameters
+    work: Work | None = None  # summed over the rounds' slices (each a pg_stat_statements delta of its own)
+    draw_plans: list[str] = field(default_factory=list)  # plan-shape fingerprint per timed draw, in draw order
+    plan_shapes: dict[str, list[str]] = field(default_factory=dict)
 
 
 Block = tuple[Arm, Query]
@@ -130,6 +134,10 @@ def measure_slice(
     acc.first = acc.first or measured
     acc.error = measured.error
     acc.timed_out = measured.timed_out
+    if measured.work is not None:
+        acc.work = measured.work if acc.work is None else acc.work + measured.work
+    acc.draw_plans += measured.draw_plans
+    acc.plan_shapes.update(measured.plan_shapes)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from harness.measure import Measurement
 from harness.plans import PlanFacts
 from harness.stats import PERCENTILE_METHOD, Summary
 from harness.verdicts import QueryVerdict
+from harness.work import Work
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-query work metrics, per-draw plan shapes, draws digest; cache state
+READABLE_SCHEMA_VERSIONS = (1, 2)  # version 1 runs compare on timings only (no work metrics)
 FINGERPRINT_SETTINGS = (
     "shared_buffers",
     "work_mem",
@@ -82,6 +84,10 @@ class QueryResult:
             "error": m.error,
             "timed_out": m.timed_out,
             "retried": m.retried,
+            "work": m.work.as_dict() if m.work else None,
+            "draws_digest": m.draws_digest,
+            "draw_plans": list(m.draw_plans),
+            "plan_shapes": m.plan_shapes,
         }
 
 
@@ -95,6 +101,7 @@ class RunResult:
     complete: bool = False
     incomplete_reason: str | None = None
     finished_at: str | None = None
+    cache: dict[str, Any] | None = None  # the stated cache state measurements started from (harness.cache)
 
     @property
     def status(self) -> str:
@@ -116,6 +123,7 @@ class RunResult:
             "percentile_method": PERCENTILE_METHOD,
             "options": self.options,
             "environment": asdict(self.environment) if self.environment else None,
+            "cache": self.cache,
             "queries": [q.as_dict() for q in self.queries],
         }
 
@@ -131,6 +139,9 @@ class SavedQuery:
     plan: PlanFacts | None
     status: str
     error: str | None
+    work: Work | None = None  # None in a schema-1 run
+    draws_digest: str = ""
+    draw_plans: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,10 +162,11 @@ def load_run(path: Path) -> SavedRun:
         raise InputError(f"{file}: no such run file; pass a reports/<run-id>/run.json") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{file}: not a run.json ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise InputError(
-            f"{file}: unsupported run.json schema_version {data.get('schema_version')!r}; "
-            f"this harness reads version {SCHEMA_VERSION}"
+            f"{file}: unsupported run.json schema_version {version!r}; this harness reads versions "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}"
         )
     queries = {}
     for q in data.get("queries", []):
@@ -166,6 +178,9 @@ def load_run(path: Path) -> SavedRun:
             plan=PlanFacts.from_dict(q["plan"]) if q.get("plan") else None,
             status=q["verdict"]["status"],
             error=q.get("error"),
+            work=Work.from_dict(q["work"]) if q.get("work") else None,
+            draws_digest=q.get("draws_digest") or "",
+            draw_plans=tuple(q.get("draw_plans") or ()),
         )
     return SavedRun(file, data["run_id"], bool(data.get("complete")), data.get("environment") or {}, queries)
 

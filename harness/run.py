@@ -179,7 +179,7 @@ def _measure_and_judge(
     measurement = measure_query(
         dsn, query, param_sets, options.measure, budget, environment.row_counts, usability_indexes=usable
     )
-    summary = summarize(measurement.samples_ms, seed=options.seed) if measurement.samples_ms else None
+    summary = summarize(measurement.samples_ms) if measurement.samples_ms else None
     verdict = judge(
         query,
         measurement,

@@ -25,12 +25,11 @@ from harness.catalog import Catalog
 from harness.errors import EnvironmentFailure, InputError
 from harness.load.samples import QuerySamples, Timeline, read_samples, timeline
 from harness.results import Environment, now_iso
-from harness.stats import DEFAULT_RESAMPLES, Summary, summarize
+from harness.stats import Summary, summarize
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 MIN_SAMPLES_FOR_P95 = 20
 STARTUP_ALLOWANCE_S = 60.0  # locust start-up, the green check, and stopping, on top of the run time
-_BOOTSTRAP_VALUES = 20_000 * DEFAULT_RESAMPLES  # bootstrap work cap per query: fewer resamples for huge n
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 Role = Literal["local", "master", "worker"]
 
@@ -359,7 +358,7 @@ def _collect(result: LoadResult, catalog: Catalog, samples: dict[str, QuerySampl
 def _judge(
     name: str, weight: int, budget: float | None, samples: QuerySamples, duration: float, options: LoadOptions
 ) -> LoadQueryResult:
-    summary = _summary(samples.ms, options.seed) if samples.ms else None
+    summary = summarize(samples.ms) if samples.ms else None
     reasons: list[str] = []
     warnings: list[str] = []
     if summary is not None and budget is not None and summary.p95 > budget:
@@ -395,9 +394,3 @@ def _judge(
         status=status,
         reasons=tuple(reasons + warnings),
     )
-
-
-def _summary(samples_ms: list[float], seed: int) -> Summary:
-    """harness.stats' summary; fewer bootstrap resamples on very many samples (the CI is narrow there)."""
-    resamples = max(200, min(DEFAULT_RESAMPLES, _BOOTSTRAP_VALUES // len(samples_ms)))
-    return summarize(samples_ms, seed=seed, resamples=resamples)

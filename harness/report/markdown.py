@@ -42,7 +42,7 @@ def render_markdown(result: RunResult) -> str:
 def _row(q: QueryResult) -> str:
     s = q.summary
     p50 = f"{s.p50:.2f}" if s else "–"
-    p95 = f"{s.p95:.2f} [{s.p95_ci_low:.2f}, {s.p95_ci_high:.2f}]" if s else "–"
+    p95 = f"{s.p95:.2f} {s.p95_ci_text()}" if s else "–"
     plan = q.measurement.plan
     indexes = ", ".join(plan.indexes_used) if plan and plan.indexes_used else "none"
     notes = "; ".join([c.reason for c in q.verdict.failures if c.name != "p95_budget"] + list(q.verdict.warnings))
