@@ -171,3 +171,19 @@ def test_a_base_ref_whose_catalog_does_not_parse_names_ref_file_and_line(tier_ds
     write_catalog(repo / "queries", {"steady": STEADY})
     done = ab(tier_dsn, "--base-ref", "HEAD", cwd=repo)
     assert done.returncode == 2 and "HEAD:queries/steady.sql:2" in done.stderr, done.stderr
+
+
+def test_the_example_workflow_gates_pull_requests_with_options_that_exist() -> None:
+    """The workflow's `harness compare` line uses only options the command has (a renamed one fails here)."""
+    import re
+
+    from harness.cli import cli
+
+    workflow = (REPO / "examples" / "github-actions-perf-gate.yml").read_text()
+    line = re.search(r"harness compare (--base-ref .*?)\n\s+- name", workflow, re.S)
+    assert line, "the example workflow must run harness compare --base-ref on pull requests"
+    used = set(re.findall(r"(--[a-z-]+)", line.group(1)))
+    known = {opt for param in cli.commands["compare"].params for opt in getattr(param, "opts", [])}
+    assert used <= known, used - known
+    assert "fetch-depth: 0" in workflow  # --base-ref needs the base branch in the clone
+    assert "harness compare --base-ref" in (REPO / "README.md").read_text()
