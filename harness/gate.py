@@ -317,8 +317,8 @@ def _decide_one(name: str, base: Side, cand: Side, t: TimingTest | None, options
                          f"{options.floor_budget_share:.0%} of the budget))")  # fmt: skip
         else:
             reasons.append(described)
-    elif t.p_faster_holm < options.alpha and t.ratio < 1.0:
-        verdict = "faster"
+    elif t.p_faster_holm < options.alpha and t.ratio * (1.0 + options.max_regression) < 1.0 and -t.shift_ms > floor:
+        verdict = "faster"  # an improvement clears the same thresholds a regression must
     status = "fail" if reasons else "warn" if notes else "pass"
     return QueryDecision(name, status, work, t, verdict, floor, tuple(reasons), tuple(notes))
 

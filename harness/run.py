@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import __version__, paths
+from harness.cache import warm_cache
 from harness.catalog import Catalog, Query, load_catalog
 from harness.check import refuse_unrunnable
 from harness.config import load_tier
@@ -30,6 +31,7 @@ from harness.seed.loader import is_current
 from harness.stats import summarize
 from harness.strategies import load_strategy, switch_strategy
 from harness.verdicts import judge, split_expectations
+from harness.work import ensure_pg_stat_statements
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ def run(
     try:
         manifest = prepare_database(dsn, options, progress)
         result.environment = fingerprint(dsn, manifest, database_label or redact(dsn))
+        ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
+        result.cache = warm_cache(dsn).as_dict()
         anchor = manifest.anchor if manifest else dt.datetime.now(dt.UTC)
         with connect(dsn) as conn:
             sampler = ParamSampler(conn, anchor, options.seed)

@@ -90,6 +90,12 @@ class Work:
         """Share of shared buffers found in cache: 1.0 is a warm run; None when nothing was touched."""
         return self.shared_blks_hit / self.shared_blks if self.shared_blks else None
 
+    def describe(self) -> str:
+        """ "12 shared buffers/call (100% hit), 0 temp blocks/call, 18 rows/call (pg_stat_statements)"."""
+        hit = f" ({self.hit_ratio:.0%} hit)" if self.hit_ratio is not None else ""
+        return (f"{self.shared_blks_per_call:,.1f} shared buffers/call{hit}, {self.temp_blks_per_call:,.1f} temp "
+                f"blocks/call, {self.rows_per_call:,.1f} rows/call ({self.source})")  # fmt: skip
+
     def __add__(self, other: Work) -> Work:
         """Two slices of the same query (interleaved rounds) add up; the source becomes the weaker one."""
         source: WorkSource = "explain" if "explain" in (self.source, other.source) else "pg_stat_statements"

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from harness.stats import (
+    MIN_SAMPLES_FOR_P95_UPPER,
     PERCENTILE_METHOD,
     Summary,
     cliffs_delta,
     compare_samples,
+    p95_interval,
     regressed,
     summarize,
 )
@@ -46,10 +48,23 @@ def test_percentiles_match_numpy_on_skewed_samples() -> None:
     assert s.p95_ci_low < s.p95 < s.p95_ci_high
 
 
-def test_single_sample_has_a_degenerate_interval() -> None:
+def test_too_few_samples_cannot_bound_p95_and_say_so() -> None:
     s = summarize([4.2])
-    assert s.p95 == s.p95_ci_low == s.p95_ci_high == 4.2
+    assert s.p95 == 4.2 and s.p95_ci_low is None and s.p95_ci_high is None
+    assert s.p95_ci_text() == "[unbounded, unbounded]"
     assert s.stddev == 0.0
+    thirty = summarize(lognormal(1, 30))
+    assert thirty.p95_ci_low is not None and thirty.p95_ci_high is None  # bounded from below only
+    assert thirty.p95_ci_text().endswith(", unbounded]")
+    assert MIN_SAMPLES_FOR_P95_UPPER == 72  # 0.95**72 < 2.5% <= 0.95**71
+    assert summarize(lognormal(1, 71)).p95_ci_high is None
+    assert summarize(lognormal(1, 72)).p95_ci_high is not None
+
+
+def test_p95_interval_ranks_by_hand() -> None:
+    # n = 100: P(Bin(100, .95) <= 90) = 0.0282 > 2.5% and P(<= 89) = 0.0115, so the lower bound is X_(90);
+    # P(<= 98) = 0.963 and P(<= 99) = 0.994, so the upper bound is X_(100).
+    assert p95_interval(np.arange(1.0, 101.0)) == (90.0, 100.0)
 
 
 def test_rejects_no_samples_and_non_finite_values() -> None:
@@ -59,27 +74,33 @@ def test_rejects_no_samples_and_non_finite_values() -> None:
         summarize([1.0, float("nan")])
 
 
-def test_same_seed_same_interval_other_seed_other_interval() -> None:
-    x = lognormal(11, 200)
-    assert summarize(x, seed=7) == summarize(x, seed=7)
-    intervals = {(s.p95_ci_low, s.p95_ci_high) for s in (summarize(x, seed=seed) for seed in range(5))}
-    assert len(intervals) > 1
-
-
 def test_as_dict_names_every_field_and_the_unit() -> None:
     d = summarize([1.0, 2.0, 3.0]).as_dict()
     assert d["unit"] == "ms"
     assert Summary(**d) == summarize([1.0, 2.0, 3.0])
 
 
-def test_p95_interval_covers_the_true_p95_of_a_lognormal() -> None:
+@pytest.mark.parametrize("n", [72, 100, 300])
+def test_p95_interval_covers_the_true_p95_at_least_nominally(n: int) -> None:
+    # Order statistics make coverage >= 95% for any continuous distribution; measured here on lognormal
+    # latencies over 2,000 seeded trials (standard error ~0.5%, tolerance 1%).
     true_p95 = math.exp(0.5 * Z95)
-    trials = 200
+    trials = 2000
+    rng = np.random.default_rng(n)
     covered = 0
-    for trial in range(trials):
-        s = summarize(lognormal(1000 + trial, 300), seed=trial, resamples=1000)
-        covered += s.p95_ci_low <= true_p95 <= s.p95_ci_high
-    assert covered / trials >= 0.90
+    for _ in range(trials):
+        low, high = p95_interval(rng.lognormal(0.0, 0.5, n))
+        assert low is not None and high is not None
+        covered += low <= true_p95 <= high
+    assert covered / trials >= 0.94
+
+
+def test_p95_lower_bound_alone_holds_at_n_30() -> None:
+    # At n = 30 only the lower bound exists; it must fall below the true p95 at least 97.5% of the time.
+    true_p95 = math.exp(0.5 * Z95)
+    rng = np.random.default_rng(30)
+    below = sum(p95_interval(rng.lognormal(0.0, 0.5, 30))[0] <= true_p95 for _ in range(2000))  # type: ignore[operator]
+    assert below / 2000 >= 0.965
 
 
 def test_summarize_is_fast_for_a_thousand_samples() -> None:

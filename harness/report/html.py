@@ -200,6 +200,10 @@ def _query_section(q: QueryResult, anchor: str) -> str:
             f"p99 {format_ms(s.p99)} · max {format_ms(s.max)} · mean {format_ms(s.mean)} ± "
             f"{format_ms(s.stddev)} ms</p>"
         )
+        if m.work is not None:
+            shapes = len(set(m.draw_plans))
+            parts.append(f"<h3>Work</h3><p>{escape(m.work.describe())}; {shapes} plan shape"
+                         f"{'s' if shapes != 1 else ''} over {len(m.draw_plans)} draws</p>")  # fmt: skip
         png = latency_distribution_png(m.samples_ms, s.p95, q.budget_ms, f"{q.name} (n={s.n})")
         parts.append(_img(png, f"latency ECDF of {q.name}"))
     if m.params_example:
