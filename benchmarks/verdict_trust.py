@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.catalog import Query, load_query
-from harness.catalog_ab import compare_catalogs
+from harness.catalog_ab import DEFAULT_AB_ROUNDS, DEFAULT_AB_WARMUP, compare_catalogs
 from harness.compare import RunComparison, compare_runs
 from harness.db import connect, resolve
 from harness.measure import MeasureOptions, measure_query
@@ -142,7 +142,7 @@ def ab(
 
 
 def false_alarms(dsn: str, tier: str, pairs: int, root: Path, args: argparse.Namespace) -> list[Tally]:
-    measure = MeasureOptions(iterations=args.iterations, warmup=args.warmup)
+    measure = MeasureOptions(iterations=args.iterations)  # `harness run`'s defaults otherwise
     prepare_database(dsn, RunOptions(tier=tier), Progress())  # seed once, outside the measured pairs
     identical = copy_catalog(root, f"identical-{tier}")
     tallies = [Tally("false alarms", tier, "two-run"), Tally("false alarms", tier, "A/B --base-queries")]
@@ -230,7 +230,7 @@ def detection(dsn: str, tier: str, root: Path, args: argparse.Namespace) -> tupl
                                 if "bl_user_occurred_idx" not in line))  # fmt: skip
     plants: list[tuple[str, str, dict[str, object]]] = [
         ("expected index bl_user_occurred_idx dropped from the candidate's baseline strategy", "student_behavior",
-         {"strategies_dir": no_index}),
+         {"strategies_dir": no_index, "base_strategies_dir": STRATEGIES}),
         ("student_behavior's user_id predicate rewritten non-sargable (b.user_id + 0 = …)", "student_behavior",
          {"queries_dir": copy_catalog(root, "non-sargable", replace_in(
              "student_behavior", "WHERE b.user_id = %(user_id)s", "WHERE b.user_id + 0 = %(user_id)s"))}),
@@ -330,8 +330,8 @@ def main() -> int:
     parser.add_argument("--no-base-ref", action="store_true", help="skip the --base-ref wall-time run")
     parser.add_argument("--dsn", help="database (default: the embedded cluster)")
     parser.add_argument("--iterations", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=DEFAULT_AB_WARMUP, help="A/B warm-up runs per round")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_AB_ROUNDS, help="A/B rounds")
     args = parser.parse_args()
     if args.quick:
         args.pairs_test, args.pairs_benchmark, args.power_runs = 4, 2, 3
@@ -358,7 +358,7 @@ def main() -> int:
         if target.server is not None:
             target.server.release()
     print(f"verdict trust: {time.perf_counter() - started:.0f} s; load average {load_before[0]:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after; {args.iterations} timed runs per query and side, {args.rounds} "
+          f"{os.getloadavg()[0]:.2f} after; {args.iterations} timed runs per query and side; A/B: {args.rounds} "
           f"rounds, {args.warmup} warm-up runs per round")  # fmt: skip
     print_summary(tallies)
     alarms = sum(t.hits for t in tallies if t.section == "false alarms")

@@ -20,7 +20,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import psycopg
+
 from harness import paths
+from harness.cache import CacheState, warm_cache
 from harness.catalog import Catalog, Query, load_catalog
 from harness.check import refuse_unrunnable
 from harness.compare import CompareProgress, RunComparison, compare_runs
@@ -48,8 +51,12 @@ from harness.stats import summarize
 from harness.strategies import Strategy, load_strategy, switch_strategy
 from harness.strategies import strategies_dir as default_strategies_dir
 from harness.verdicts import judge
+from harness.work import ensure_pg_stat_statements
 
-DEFAULT_AB_ROUNDS = 5
+# More, shorter rounds than a strategy comparison: no index rebuild between them (unless the sides' indexes
+# differ), and the finer the alternation, the more of the machine's noise both sides share.
+DEFAULT_AB_ROUNDS = 10
+DEFAULT_AB_WARMUP = 2  # per round: each slice opens a fresh connection (catalog caches), data is prewarmed
 SIDES = ("base", "cand")
 
 
@@ -82,7 +89,7 @@ def compare_catalogs(
     strategy: str | None = None,
     only: Sequence[str] = (),
     iterations: int = 30,
-    warmup: int = 5,
+    warmup: int = DEFAULT_AB_WARMUP,
     rounds: int = DEFAULT_AB_ROUNDS,
     max_regression: float = DEFAULT_MAX_REGRESSION,
     max_work_regression: float = DEFAULT_MAX_WORK_REGRESSION,
@@ -221,6 +228,7 @@ def _measure(
         )
     queries = {side.name: {q.name: q for q in side.catalog.queries if q.name in names} for side in (base, cand)}
     environment = fingerprint(dsn, manifest, database_label)
+    ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
     with connect(dsn) as conn:
         sampler = ParamSampler(conn, manifest.anchor if manifest else dt.datetime.now(dt.UTC), options.seed)
         draws = {
@@ -241,6 +249,8 @@ def _measure(
             ]
         return [(arms[side], queries[side][n]) for side in shuffled(SIDES, options.seed, r) for n in names]
 
+    if manifest is None:  # indexes are left as they are: warm the cache once
+        builder.cache = warm_cache(dsn)
     acc = {(n, side): Accumulated() for n in names for side in SIDES}
     try:
         measure_rounds(
@@ -265,6 +275,7 @@ def _measure(
             result = _run_result(
                 side, queries[side.name], acc, draws[side.name], env, options, folder.name, iterations, warmup, rounds
             )
+            result.cache = builder.cache.as_dict() if builder.cache else None
             saved[side.name] = load_run(write_reports(result, folder / side.name, html=False) / "run.json")
         comparison = compare_runs(saved["base"], saved["cand"], gate.max_regression, False,
                                   gate.max_work_regression, gate.alpha, gate.floor_ms)  # fmt: skip
@@ -309,6 +320,7 @@ class _IndexBuilder:
     def __init__(self, dsn: str, sides: Mapping[str, _Side], managed: bool) -> None:
         self.dsn, self.sides, self.managed = dsn, sides, managed
         self.current: tuple[str, ...] | None = None  # unknown until the first build: the database may be stale
+        self.cache: CacheState | None = None
 
     def enter(self, arm: Arm) -> None:
         side = self.sides[arm.name]
@@ -316,8 +328,9 @@ class _IndexBuilder:
             return
         switch_strategy(self.dsn, side.strategy.name, directory=side.strategy.path.parent)
         self.current = side.index_key
-        with connect(self.dsn) as conn, contextlib.suppress(Exception):
+        with connect(self.dsn) as conn, contextlib.suppress(psycopg.errors.InsufficientPrivilege):
             conn.execute("CHECKPOINT")  # flush the build now, not during the next timings (needs privilege)
+        self.cache = warm_cache(self.dsn)  # each side's slices start from the same stated cache state
 
     def finish(self, name: str) -> None:
         if self.managed and self.current is not None and self.current != self.sides[name].index_key:

@@ -551,11 +551,15 @@ def load_command(
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
 @click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
 @click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1))
-@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    help="Untimed runs per query and round (default 5 with --strategies, 2 with --base-ref / --base-queries).",
+)
 @click.option(
     "--rounds",
     type=click.IntRange(min=1),
-    help="Interleaved rounds (default 3 with --strategies, 5 with --base-ref / --base-queries).",
+    help="Interleaved rounds (default 3 with --strategies, 10 with --base-ref / --base-queries).",
 )
 @click.option("--base-ref", help="A/B gate: compare this git ref's queries/ and strategies with the working tree's.")
 @click.option(
@@ -610,7 +614,7 @@ def compare_command(
     queries_dir: Path | None,
     only: tuple[str, ...],
     iterations: int,
-    warmup: int,
+    warmup: int | None,
     rounds: int | None,
     base_ref: str | None,
     base_queries_dir: Path | None,
@@ -691,7 +695,7 @@ def compare_command(
             queries_dir=queries_dir,
             only=only,
             iterations=iterations,
-            warmup=warmup,
+            warmup=5 if warmup is None else warmup,
             rounds=rounds or compare.DEFAULT_ROUNDS,
             force=force,
             progress=progress,
@@ -705,9 +709,9 @@ def compare_command(
     return result.exit_code
 
 
-def _compare_catalogs(session: Session, directory: Path, rounds: int | None, **options: Any) -> int:
+def _compare_catalogs(session: Session, directory: Path, rounds: int | None, warmup: int | None, **options: Any) -> int:
     """The A/B gate: both catalog versions interleaved on one server; exit 1 when a query regressed."""
-    from harness.catalog_ab import DEFAULT_AB_ROUNDS, compare_catalogs
+    from harness.catalog_ab import DEFAULT_AB_ROUNDS, DEFAULT_AB_WARMUP, compare_catalogs
     from harness.compare import CompareProgress
     from harness.report.compare_report import render_compare_text, write_compare_reports
 
@@ -719,6 +723,7 @@ def _compare_catalogs(session: Session, directory: Path, rounds: int | None, **o
     result = compare_catalogs(
         target.dsn,
         rounds=rounds or DEFAULT_AB_ROUNDS,
+        warmup=DEFAULT_AB_WARMUP if warmup is None else warmup,
         runs_dir=directory,
         progress=progress,
         database_label="embedded" if target.server else target.display,
