@@ -124,11 +124,14 @@ def compare_catalogs(
     started = time.perf_counter()
     with _base_folders(base_ref, base_queries_dir, base_strategies_dir, cand_queries, cand_strategies) as base_at:
         queries_at, strategies_at, label, commit, prefix = base_at
-        with connect(dsn) as conn:
-            seeded = read_manifest(conn)
+        cand_catalog = _catalog("cand", cand_queries, only, None)  # bad files are exit 2 before any connection
+        base_catalog = _catalog("base", queries_at, only, prefix)
+        if strategy is None:
+            with connect(dsn) as conn:
+                seeded = read_manifest(conn)
         name = strategy or (seeded.strategy if seeded else "baseline")
-        cand = _side("cand", f"working tree {cand_queries}", cand_queries, cand_strategies, name, only)
-        base = _side("base", label, queries_at, strategies_at, name, only, commit, prefix)
+        cand = _side("cand", f"working tree {cand_queries}", cand_catalog, cand_strategies, name)
+        base = _side("base", label, base_catalog, strategies_at, name, commit, prefix)
         options = RunOptions(tier=tier, seed=seed, strategy=name, force=force, seed_if_needed=seed_if_needed)
         manifest = prepare_database(dsn, options, Progress(seeding=progress.message))
         comparison = _measure(dsn, base, cand, manifest, options, iterations, warmup, rounds, progress,
@@ -176,18 +179,9 @@ def _inside(path: Path, repo: Path) -> Path | None:
         return None
 
 
-def _side(
-    name: str,
-    label: str,
-    queries_dir: Path,
-    strategies_at: Path,
-    strategy: str,
-    only: Sequence[str],
-    commit: str | None = None,
-    prefix: str | None = None,
-) -> _Side:
-    """Load and validate one side's catalog and strategy (exit 2 naming file:line on a bad file; a file read
-    from a git ref is named REF:path, not by its temporary copy)."""
+def _catalog(name: str, queries_dir: Path, only: Sequence[str], prefix: str | None) -> Catalog:
+    """One side's catalog, validated (exit 2 naming file:line; a file read from a git ref is named
+    REF:path, not by its temporary copy). ``only`` names unknown to the candidate are an error."""
     try:
         catalog = load_catalog(queries_dir)
         refuse_unrunnable(catalog)
@@ -197,9 +191,22 @@ def _side(
         where = f"{prefix}/{Path(exc.path).name}"
         raise ConfigError(where, f"{exc.message} (in the base catalog)", exc.line, exc.col) from None
     if only and name == "cand":  # a name in neither catalog is an error; one only the base lacks is "added"
-        catalog = catalog.select(list(only))
-    elif only:
-        catalog = Catalog(catalog.directory, tuple(q for q in catalog.queries if q.name in only))
+        return catalog.select(list(only))
+    if only:
+        return Catalog(catalog.directory, tuple(q for q in catalog.queries if q.name in only))
+    return catalog
+
+
+def _side(
+    name: str,
+    label: str,
+    catalog: Catalog,
+    strategies_at: Path,
+    strategy: str,
+    commit: str | None = None,
+    prefix: str | None = None,
+) -> _Side:
+    """One side: its catalog and the strategy of that name in its own strategy folder."""
     try:
         chosen = load_strategy(strategy, strategies_at)
     except InputError as exc:
