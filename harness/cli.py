@@ -546,7 +546,7 @@ def load_command(
 @cli.command("compare")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--strategies", help="Comma-separated index strategies to measure side by side (first = reference).")
-@click.option("--tier", default="benchmark", show_default=True, help="Tier for --strategies.")
+@click.option("--tier", default="benchmark", show_default=True, help="Tier for --strategies and the A/B gate.")
 @click.option("--seed", "seed_value", default=42, show_default=True, type=int)
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
 @click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")

@@ -78,6 +78,10 @@ def test_a_planted_slowdown_fails_naming_the_query_and_an_identical_copy_passes(
     again = compare_runs(load_run(report / "base" / "run.json"), load_run(report / "cand" / "run.json"))
     assert [q.name for q in again.regressions] == ["planted"]
     assert all(len(q.samples_ms) == 20 for q in load_run(report / "cand" / "run.json").queries.values())
+    # `steady` has the same text (so the same queryid) on both sides: each side's work counts its own calls
+    for side in ("base", "cand"):
+        work = load_run(report / side / "run.json").queries["steady"].work
+        assert work is not None and work.source == "pg_stat_statements" and work.calls == 20, (side, work)
 
     same = ab(tier_dsn, "--queries", str(cand), "--base-queries", str(cand), "--reports-dir", str(tmp_path / "r2"))
     assert same.returncode == 0, same.stdout + same.stderr
