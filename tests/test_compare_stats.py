@@ -80,3 +80,33 @@ def test_what_if_output_says_it_is_an_estimate() -> None:
     text = render_what_if_text([result])
     assert text.startswith("ESTIMATES ONLY: what-if figures are planner cost estimates")
     assert "by_user" in text and f"{result.cost_ratio:.2f}x" in text and after.indexes_used[0] in text
+
+
+def test_a_schema_1_run_json_still_reads_and_compares_on_timings_only(tmp_path: Path) -> None:
+    from harness.results import load_run
+
+    rng = np.random.default_rng(3)
+    old = {
+        "schema_version": 1,
+        "run_id": "old",
+        "complete": True,
+        "environment": ENVIRONMENT,
+        "queries": [
+            {
+                "name": "q",
+                "budget_ms": 100.0,
+                "samples_ms": list(latencies(rng)),
+                "summary": None,
+                "plan": None,
+                "verdict": {"status": "pass"},
+                "error": None,
+            }
+        ],
+    }
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    base = load_run(tmp_path / "run.json")
+    assert base.queries["q"].work is None and base.queries["q"].draws_digest == ""
+    comparison = compare_runs(base, saved_run("cand", {"q": latencies(rng)}))
+    assert comparison.exit_code == 0 and comparison.queries[0].decision.work.status == "unknown"
+    assert any("no work metrics on one side" in w for w in comparison.warnings)
+    assert any("not paired by draw" in w for w in comparison.warnings)
