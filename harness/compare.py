@@ -46,6 +46,7 @@ from harness.results import Environment, SavedQuery, SavedRun
 from harness.run import Progress, RunOptions, fingerprint, prepare_database, query_seed, selected_catalog
 from harness.stats import Comparison, Summary, compare_samples, summarize
 from harness.strategies import StrategyApplied, load_strategy, switch_strategy
+from harness.work import ensure_pg_stat_statements
 
 # What must be equal for two runs' timings to be comparable at all (mode 2).
 FINGERPRINT_FIELDS = ("tier", "seed", "data_checksum", "postgres_major")
@@ -420,6 +421,7 @@ def compare_strategies(
         )
     started_at = _now()
     environment = fingerprint(dsn, manifest, database_label or redact(dsn))
+    ensure_pg_stat_statements(dsn)  # else every measurement adds EXPLAIN ANALYZEs for its work metrics
     with connect(dsn) as conn:
         sampler = ParamSampler(conn, manifest.anchor, seed)
         draws = {q.name: sampler.draw_sets(q, warmup + iterations, query_seed(seed, q)) for q in catalog.queries}

@@ -239,7 +239,8 @@ class QueryDecision:
     timing_verdict: TimingVerdict
     floor_ms: float
     reasons: tuple[str, ...] = ()  # why it fails
-    notes: tuple[str, ...] = field(default_factory=tuple)  # warnings and reported-not-failed changes
+    warnings: tuple[str, ...] = ()  # worth a look: a plan change without more work, different rows, ...
+    notes: tuple[str, ...] = field(default_factory=tuple)  # reported, not failed: changes under a threshold
 
     @property
     def regressed(self) -> bool:
@@ -249,6 +250,8 @@ class QueryDecision:
         """The sentence a reviewer reads first."""
         if self.reasons:
             return f"{self.name}: {self.reasons[0]}"
+        if self.warnings:
+            return f"{self.name}: {self.warnings[0]}"
         if self.notes:
             return f"{self.name}: {self.notes[0]}"
         if self.timing is None:
@@ -286,25 +289,29 @@ def _decide_one(name: str, base: Side, cand: Side, t: TimingTest | None, options
     floor = options.floor_for(cand.budget_ms if cand.budget_ms is not None else base.budget_ms)
     work = work_verdict(base, cand, options.max_work_regression)
     reasons: list[str] = []
+    warnings: list[str] = []
     notes: list[str] = []
     if work.status == "fail":
         reasons.append(f"work regressed: {work.evidence()}")
     elif work.plan_changes or work.draws_with_other_plan:
-        notes.append(f"plan changed with no work increase beyond {options.max_work_regression:.0%}: {work.evidence()}")
+        warnings.append(
+            f"plan changed with no work increase beyond {options.max_work_regression:.0%}: {work.evidence()}"
+        )
     if any(c.metric == "rows" for c in work.changes):
         rows = next(c for c in work.changes if c.metric == "rows")
-        notes.append(f"{rows}: the query returns different results")
+        warnings.append(f"{rows}: the query returns different results")
     if work.sources[0] != work.sources[1] and all(work.sources):
-        notes.append(f"work metrics come from {work.sources[0]} (base) and {work.sources[1]} (candidate)")
+        warnings.append(f"work metrics come from {work.sources[0]} (base) and {work.sources[1]} (candidate)")
     if t is None:
         if base.samples_ms and not cand.samples_ms:
             reasons.append(f"the candidate has no samples ({cand.error or 'not measured'})")
         elif cand.samples_ms:
-            notes.append(f"the baseline has no samples ({base.error or 'not measured'}): not compared")
+            warnings.append(f"the baseline has no samples ({base.error or 'not measured'}): not compared")
         else:
-            notes.append("neither side has samples: not compared")
+            warnings.append("neither side has samples: not compared")
         status: Status = "fail" if reasons else "warn"
-        return QueryDecision(name, status, work, None, "not compared", floor, tuple(reasons), tuple(notes))
+        return QueryDecision(name, status, work, None, "not compared", floor, tuple(reasons), tuple(warnings),
+                             tuple(notes))  # fmt: skip
     verdict: TimingVerdict = "no significant difference"
     if t.p_slower_holm < options.alpha and t.ratio > 1.0:
         verdict = "slower"
@@ -319,8 +326,8 @@ def _decide_one(name: str, base: Side, cand: Side, t: TimingTest | None, options
             reasons.append(described)
     elif t.p_faster_holm < options.alpha and t.ratio * (1.0 + options.max_regression) < 1.0 and -t.shift_ms > floor:
         verdict = "faster"  # an improvement clears the same thresholds a regression must
-    status = "fail" if reasons else "warn" if notes else "pass"
-    return QueryDecision(name, status, work, t, verdict, floor, tuple(reasons), tuple(notes))
+    status = "fail" if reasons else "warn" if warnings else "pass"
+    return QueryDecision(name, status, work, t, verdict, floor, tuple(reasons), tuple(warnings), tuple(notes))
 
 
 def _test_name(t: TimingTest) -> str:
