@@ -63,12 +63,15 @@ def test_a_planted_slowdown_is_caught_on_the_right_query() -> None:
     caught = wrong = 0
     for _ in range(TRIALS // 3):
         base = saved_run("base", {"same": latencies(rng), "slowed": latencies(rng)})
-        cand = saved_run("cand", {"same": latencies(rng), "slowed": latencies(rng, scale=1.8)})
+        # 5 → 75 ms against a 100 ms budget: a time-only change between separate runs must pass half of it
+        cand = saved_run("cand", {"same": latencies(rng), "slowed": latencies(rng, scale=15.0)})
         comparison = compare_runs(base, cand, max_regression=0.10)
         names = {q.name for q in comparison.regressions}
         caught += "slowed" in names
         wrong += "same" in names
     assert caught / (TRIALS // 3) >= 0.9
+    reported = compare_runs(saved_run("b", {"q": latencies(rng)}), saved_run("c", {"q": latencies(rng, scale=1.8)}))
+    assert reported.exit_code == 0 and "time-only change between separate runs" in reported.queries[0].decision.notes[0]
     assert wrong / (TRIALS // 3) <= 0.1
 
 
