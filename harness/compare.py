@@ -137,7 +137,7 @@ class RunComparison:
 
     @property
     def improvements(self) -> list[QueryDelta]:
-        return [q for q in self.queries if q.verdict == "faster"]
+        return [q for q in self.queries if q.decision.improved]
 
     @property
     def exit_code(self) -> int:

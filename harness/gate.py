@@ -74,8 +74,7 @@ class GateOptions:
     def describe_floor(self, time_only: bool) -> str:
         text = f"max({self.floor_ms:g} ms, {self.floor_budget_share:.0%} of the budget)"
         if time_only and not self.interleaved:
-            text = (f"{self.separate_runs_budget_share:.0%} of the budget for a time-only change between "
-                    "separate runs (same work, same plan); an interleaved A/B compare shares the noise")  # fmt: skip
+            text = f"{self.separate_runs_budget_share:.0%} of the budget: a time-only change between separate runs"
         return text
 
 
@@ -272,6 +271,7 @@ class QueryDecision:
     reasons: tuple[str, ...] = ()  # why it fails
     warnings: tuple[str, ...] = ()  # worth a look: a plan change without more work, different rows, ...
     notes: tuple[str, ...] = field(default_factory=tuple)  # reported, not failed: changes under a threshold
+    improved: bool = False  # significantly faster, beyond --max-regression and the floor
 
     @property
     def regressed(self) -> bool:
@@ -349,16 +349,19 @@ def _decide_one(name: str, base: Side, cand: Side, t: TimingTest | None, options
         verdict = "slower"
         described = describe_timing(t, verdict)
         if t.ratio <= 1.0 + options.max_regression:
-            notes.append(f"{described}: within --max-regression {options.max_regression:.0%}")
+            notes.append(f"{described}; not failed: within --max-regression {options.max_regression:.0%}")
         elif t.shift_ms <= floor:
-            notes.append(f"{described}: reported, not failed: +{t.shift_ms:.2f} ms per execution is below the "
-                         f"floor of {floor:.2f} ms ({options.describe_floor(time_only)})")  # fmt: skip
+            notes.append(f"{described}; not failed: +{t.shift_ms:.2f} ms per execution is below the floor of "
+                         f"{floor:.2f} ms ({options.describe_floor(time_only)})")  # fmt: skip
         else:
             reasons.append(described)
-    elif t.p_faster_holm < options.alpha and t.ratio * (1.0 + options.max_regression) < 1.0 and -t.shift_ms > floor:
-        verdict = "faster"  # an improvement clears the same thresholds a regression must
+    elif t.p_faster_holm < options.alpha and t.ratio < 1.0:
+        verdict = "faster"
+    # an improvement is claimed only when it clears the thresholds a regression must
+    improved = verdict == "faster" and t.ratio * (1.0 + options.max_regression) < 1.0 and -t.shift_ms > floor
     status = "fail" if reasons else "warn" if warnings else "pass"
-    return QueryDecision(name, status, work, t, verdict, floor, tuple(reasons), tuple(warnings), tuple(notes))
+    return QueryDecision(name, status, work, t, verdict, floor, tuple(reasons), tuple(warnings), tuple(notes),
+                         improved)  # fmt: skip
 
 
 def _test_name(t: TimingTest) -> str:

@@ -109,7 +109,7 @@ def test_a_slowdown_under_the_floor_is_reported_not_failed() -> None:
     (loose,) = decide({"q": (side(base, budget=1000.0), side(cand, budget=1000.0))}, AB)
     assert loose.timing_verdict == "slower" and not loose.regressed and loose.status == "pass"
     assert loose.floor_ms == pytest.approx(10.0)
-    assert "reported, not failed" in loose.notes[0] and "floor of 10.00 ms" in loose.notes[0]
+    assert "; not failed: +1.5" in loose.notes[0] and "floor of 10.00 ms" in loose.notes[0]
     # the same change against a 50 ms budget (floor 0.5 ms) fails
     (tight,) = decide({"q": (side(base, budget=50.0), side(cand, budget=50.0))}, AB)
     assert tight.regressed and tight.floor_ms == pytest.approx(0.5)
