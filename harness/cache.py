@@ -7,6 +7,10 @@ ships it), smallest first so that the relations that fit stay resident; where pg
 falls back to a full read of each table (which warms the OS page cache; PostgreSQL's ring buffer keeps a
 large sequential scan from filling shared buffers). The returned ``CacheState`` goes into run.json, and the
 work metrics' buffers read vs hit show whether the timed executions then found their pages in cache.
+
+On data the harness seeded, tables never vacuumed are vacuumed first (once, right after a seed): otherwise
+autovacuum does it between two runs, and its new visibility map, hint bits and page counts change both the
+buffers a query touches and, through the planner's size estimates, the plan some draws get.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class CacheState:
     shared_buffers_blocks: int
     seconds: float
     note: str = ""
+    vacuumed: tuple[str, ...] = ()  # tables vacuumed first (never vacuumed since they were loaded)
 
     @property
     def fits(self) -> bool:
@@ -43,18 +48,27 @@ class CacheState:
         if self.method == "none":
             return f"cache not warmed ({self.note})"
         fit = "fits in" if self.fits else "exceeds"
-        return (f"cache warmed with {self.method}: {self.relations} relations, {self.blocks:,} blocks "
+        vacuumed = f"vacuumed {', '.join(self.vacuumed)} (new data); " if self.vacuumed else ""
+        return (f"{vacuumed}cache warmed with {self.method}: {self.relations} relations, {self.blocks:,} blocks "
                 f"({fit} shared_buffers of {self.shared_buffers_blocks:,}) in {self.seconds:.2f} s")  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "fits": self.fits, "text": self.describe()}
 
 
-def warm_cache(admin_dsn: str) -> CacheState:
-    """Load the schema's tables and indexes into cache (pg_prewarm, else a full read of each table)."""
+def warm_cache(admin_dsn: str, vacuum_new: bool = False) -> CacheState:
+    """Load the schema's tables and indexes into cache (pg_prewarm, else a full read of each table).
+
+    ``vacuum_new``: first VACUUM the tables never vacuumed (pass it only for data the harness seeded).
+    """
     started = time.perf_counter()
+    vacuumed: list[str] = []
     try:
         with connect(admin_dsn, application_name="harness-cache") as conn:
+            if vacuum_new:
+                for schema, table in conn.execute(_NEVER_VACUUMED).fetchall():
+                    conn.execute(sql.SQL("VACUUM {}").format(sql.Identifier(schema, table)))
+                    vacuumed.append(table)
             relations = conn.execute(_RELATIONS).fetchall()
             shared = int(conn.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'shared_buffers'")
                          .fetchone()[0])  # type: ignore[index]  # fmt: skip
@@ -68,7 +82,7 @@ def warm_cache(admin_dsn: str) -> CacheState:
                     blocks += int(_size) // 8192
     except psycopg.Error as exc:
         return CacheState("none", 0, 0, 0, time.perf_counter() - started, str(exc).strip().splitlines()[0])
-    return CacheState(method, len(relations), blocks, shared, time.perf_counter() - started)
+    return CacheState(method, len(relations), blocks, shared, time.perf_counter() - started, vacuumed=tuple(vacuumed))
 
 
 def _has_prewarm(conn: psycopg.Connection) -> bool:
@@ -88,6 +102,12 @@ def _qualified(conn: psycopg.Connection, oid: int) -> tuple[str, str]:
     ).fetchone()
     return (str(row[0]), str(row[1])) if row else ("", "")
 
+
+_NEVER_VACUUMED = """
+SELECT schemaname, relname FROM pg_stat_user_tables
+WHERE schemaname = current_schema() AND last_vacuum IS NULL AND last_autovacuum IS NULL
+ORDER BY relname
+"""
 
 # Tables, materialized views and their indexes in the current schema, smallest first; extension members
 # (pg_stat_statements' objects) are skipped.

@@ -34,6 +34,7 @@ from harness.gate import (
     DEFAULT_FLOOR_MS,
     DEFAULT_MAX_REGRESSION,
     DEFAULT_MAX_WORK_REGRESSION,
+    DEFAULT_SEPARATE_RUNS_BUDGET_SHARE,
     GateOptions,
     QueryDecision,
     Side,
@@ -47,6 +48,7 @@ from harness.results import Environment, SavedQuery, SavedRun
 from harness.run import Progress, RunOptions, fingerprint, prepare_database, query_seed, selected_catalog
 from harness.stats import Comparison, Summary, compare_samples, summarize
 from harness.strategies import StrategyApplied, load_strategy, switch_strategy
+from harness.work import ensure_pg_stat_statements
 
 # What must be equal for two runs' timings to be comparable at all (mode 2).
 FINGERPRINT_FIELDS = ("tier", "seed", "data_checksum", "postgres_major")
@@ -133,7 +135,7 @@ class RunComparison:
 
     @property
     def improvements(self) -> list[QueryDelta]:
-        return [q for q in self.queries if q.verdict == "faster"]
+        return [q for q in self.queries if q.decision.improved]
 
     @property
     def exit_code(self) -> int:
@@ -179,17 +181,22 @@ def compare_runs(
     max_work_regression: float = DEFAULT_MAX_WORK_REGRESSION,
     alpha: float = DEFAULT_ALPHA,
     floor_ms: float = DEFAULT_FLOOR_MS,
+    separate_runs_budget_share: float = DEFAULT_SEPARATE_RUNS_BUDGET_SHARE,
 ) -> RunComparison:
     """Compare a candidate run against a baseline; InputError when the fingerprints differ (unless allowed).
 
     The decision is ``harness.gate.decide``: work first, then a timing test paired by draw where both runs
-    timed the same draws, Holm-corrected across the catalog at ``alpha``.
+    timed the same draws, Holm-corrected across the catalog at ``alpha``. The runs were measured separately,
+    so a time-only change (same work, same plan) fails only beyond ``separate_runs_budget_share`` of the
+    budget.
     """
     if max_regression < 0 or max_work_regression < 0:
         raise InputError("max_regression and max_work_regression must be >= 0 (a fraction: 0.10 for 10%)")
     if not 0 < alpha < 1:
         raise InputError(f"alpha {alpha!r} must be between 0 and 1, e.g. 0.01")
-    gate = GateOptions(max_regression, max_work_regression, alpha, floor_ms)
+    gate = GateOptions(
+        max_regression, max_work_regression, alpha, floor_ms, separate_runs_budget_share=separate_runs_budget_share
+    )
     mismatches = fingerprint_mismatches(base.environment, cand.environment)
     if mismatches and not allow_mismatch:
         raise InputError(
@@ -418,6 +425,7 @@ def compare_strategies(
         )
     started_at = _now()
     environment = fingerprint(dsn, manifest, database_label or redact(dsn))
+    ensure_pg_stat_statements(dsn)  # else every measurement adds EXPLAIN ANALYZEs for its work metrics
     with connect(dsn) as conn:
         sampler = ParamSampler(conn, manifest.anchor, seed)
         draws = {q.name: sampler.draw_sets(q, warmup + iterations, query_seed(seed, q)) for q in catalog.queries}
@@ -504,7 +512,7 @@ class _Session:
         with connect(self.dsn) as conn:
             self.index_bytes[name] = _index_bytes(conn, applied.created)
             _checkpoint(conn)
-        warm_cache(self.dsn)  # every strategy's timings start from the same stated cache state
+        warm_cache(self.dsn, vacuum_new=True)  # every strategy's timings start from the same stated state
 
     def measure_rounds(
         self,

@@ -125,7 +125,7 @@ def run(
         manifest = prepare_database(dsn, options, progress)
         result.environment = fingerprint(dsn, manifest, database_label or redact(dsn))
         ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
-        result.cache = warm_cache(dsn).as_dict()
+        result.cache = warm_cache(dsn, vacuum_new=manifest is not None).as_dict()
         anchor = manifest.anchor if manifest else dt.datetime.now(dt.UTC)
         with connect(dsn) as conn:
             sampler = ParamSampler(conn, anchor, options.seed)

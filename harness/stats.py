@@ -217,22 +217,6 @@ def compare_samples(
     )
 
 
-def regressed(comparison: Comparison, max_regression: float) -> bool:
-    """True when the candidate is significantly slower (verdict "slower": the 95% CI of the ratio lies
-    above 1 and the change clears ``min_effect``) *and* its estimated slowdown, the point ratio, exceeds
-    1 + ``max_regression`` (a fraction: 0.10 for 10%).
-
-    Why the point ratio and not the CI's lower bound: with no real change, a false alarm already needs
-    the CI to exclude 1 (a 2.5% one-sided error), whatever the threshold. Requiring the lower bound to
-    clear the threshold as well would mostly buy missed regressions — a real 2x slowdown measured with
-    30 noisy samples can have a CI like [1.05, 3.0] and would pass the gate. A slowdown close to the
-    threshold may go either way from run to run; the report shows the CI so a reader sees why.
-    """
-    if max_regression < 0:
-        raise ValueError("max_regression must be >= 0 (a fraction, e.g. 0.10 for 10%)")
-    return comparison.verdict == "slower" and comparison.ratio > 1.0 + max_regression
-
-
 def cliffs_delta(base: Sequence[float], cand: Sequence[float]) -> float:
     """P(cand > base) - P(cand < base) over all pairs of one baseline and one candidate sample."""
     return _cliffs_delta(_as_array(base), _as_array(cand))

@@ -69,13 +69,14 @@ def tier_dsn(admin_dsn: str, pg_server) -> Iterator[str]:  # type: ignore[no-unt
 
 @pytest.fixture(scope="module")
 def sleep_runs(tier_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[SavedRun, SavedRun]:
-    """Base and candidate runs whose latency is dominated by pg_sleep: `planted` sleeps twice as long in
-    the candidate (10 ms → 20 ms); `steady` sleeps 25 ms in both. Sleeps this long dwarf the few-ms
-    scheduler hiccups of a busy CI machine, so the verdicts are stable."""
+    """Base and candidate runs whose latency is dominated by pg_sleep: `planted` sleeps 110 ms longer in
+    the candidate (10 ms → 120 ms: a time-only change beyond half its 200 ms budget, which is what fails
+    between separate runs); `steady` sleeps 25 ms in both. Sleeps this long dwarf the few-ms scheduler
+    hiccups of a busy CI machine, so the verdicts are stable."""
     root = tmp_path_factory.mktemp("sleep")
     steady = "SELECT pg_sleep(0.025), count(*) FROM users"
     base_catalog = write_catalog(root / "q_base", {"steady": steady, "planted": "SELECT pg_sleep(0.010)"})
-    cand_catalog = write_catalog(root / "q_cand", {"steady": steady, "planted": "SELECT pg_sleep(0.020)"})
+    cand_catalog = write_catalog(root / "q_cand", {"steady": steady, "planted": "SELECT pg_sleep(0.120)"})
     base = measure_run(tier_dsn, base_catalog, root / "base", SLEEPS, run_id="base")
     cand = measure_run(tier_dsn, cand_catalog, root / "cand", SLEEPS, run_id="cand")
     return base, cand
@@ -92,7 +93,7 @@ def test_a_run_compared_with_itself_shows_no_difference(sleep_runs: tuple[SavedR
     assert comparison.mismatches == () and comparison.warnings == ()
 
 
-def test_a_planted_2x_slowdown_is_flagged_on_the_right_query(
+def test_a_planted_slowdown_is_flagged_on_the_right_query(
     sleep_runs: tuple[SavedRun, SavedRun], tmp_path: Path
 ) -> None:
     base, cand = sleep_runs
@@ -101,13 +102,13 @@ def test_a_planted_2x_slowdown_is_flagged_on_the_right_query(
     planted, steady = by_name["planted"], by_name["steady"]
     assert planted.verdict == "slower" and planted.regressed
     timing = planted.decision.timing
-    assert timing is not None and timing.paired and 1.7 < timing.ratio < 2.3
-    assert planted.headline().startswith("planted: got 2.") and "Wilcoxon paired Holm p=" in planted.headline()
+    assert timing is not None and timing.paired and 8 < timing.ratio < 16
+    assert planted.headline().startswith("planted: got 1") and "Wilcoxon paired Holm p=" in planted.headline()
     assert not steady.regressed
     assert comparison.exit_code == 1
     assert [q.name for q in comparison.regressions] == ["planted"]
     # a threshold above the slowdown lets it through: the gate is the threshold, not mere significance
-    assert compare_runs(base, cand, max_regression=2.0).exit_code == 0
+    assert compare_runs(base, cand, max_regression=20.0).exit_code == 0
 
     out = write_compare_reports(comparison, tmp_path / "report")
     data = json.loads((out / "compare.json").read_text())

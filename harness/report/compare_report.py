@@ -144,6 +144,7 @@ def _runs_json(c: RunComparison) -> dict[str, Any]:
                 "regressed": q.regressed,
                 "headline": q.headline(),
                 "reasons": list(q.decision.reasons),
+                "warnings": list(q.decision.warnings),
                 "notes": list(q.decision.notes),
                 "floor_ms": q.decision.floor_ms,
                 "timing": asdict(q.decision.timing) if q.decision.timing else None,
@@ -177,6 +178,8 @@ def _work_json(q: Any) -> dict[str, Any]:
 def headlines(c: RunComparison) -> list[str]:
     """The sentences a reviewer reads first: regressions, then improvements, else that nothing changed."""
     lines = [f"REGRESSION: {q.headline()}" for q in c.regressions]
+    lines += [f"warning: {q.name}: {w}" for q in c.queries if not q.regressed for w in q.decision.warnings]
+    lines += [f"reported: {q.name}: {n}" for q in c.queries if not q.regressed for n in q.decision.notes]
     lines += [f"improvement: {q.headline()}" for q in c.improvements]
     if not lines:
         lines.append(f"no query got significantly slower or faster ({len(c.queries)} compared)")
