@@ -114,7 +114,7 @@ def compare_catalogs(
         raise InputError("give exactly one base: --base-ref REF or --base-queries DIR")
     if rounds < 1 or iterations < rounds:
         raise InputError(f"need 1 <= --rounds <= --iterations (got rounds={rounds}, iterations={iterations})")
-    gate = GateOptions(max_regression, max_work_regression, alpha, floor_ms)
+    gate = GateOptions(max_regression, max_work_regression, alpha, floor_ms, interleaved=True)
     if max_regression < 0 or max_work_regression < 0 or not 0 < alpha < 1:
         raise InputError("max_regression and max_work_regression must be >= 0, and 0 < alpha < 1")
     cand_queries = queries_dir or paths.queries_dir()
@@ -285,7 +285,7 @@ def _measure(
             result.cache = builder.cache.as_dict() if builder.cache else None
             saved[side.name] = load_run(write_reports(result, folder / side.name, html=False) / "run.json")
         comparison = compare_runs(saved["base"], saved["cand"], gate.max_regression, False,
-                                  gate.max_work_regression, gate.alpha, gate.floor_ms)  # fmt: skip
+                                  gate.max_work_regression, gate.alpha, gate.floor_ms, interleaved=True)  # fmt: skip
     design = Design(
         base=base.label,
         candidate=cand.label,

@@ -182,20 +182,26 @@ def compare_runs(
     alpha: float = DEFAULT_ALPHA,
     floor_ms: float = DEFAULT_FLOOR_MS,
     separate_runs_budget_share: float = DEFAULT_SEPARATE_RUNS_BUDGET_SHARE,
+    interleaved: bool = False,
 ) -> RunComparison:
     """Compare a candidate run against a baseline; InputError when the fingerprints differ (unless allowed).
 
     The decision is ``harness.gate.decide``: work first, then a timing test paired by draw where both runs
     timed the same draws, Holm-corrected across the catalog at ``alpha``. The runs were measured separately,
     so a time-only change (same work, same plan) fails only beyond ``separate_runs_budget_share`` of the
-    budget.
+    budget, unless ``interleaved`` (the two runs are the sides of one A/B job, sharing the machine's noise).
     """
     if max_regression < 0 or max_work_regression < 0:
         raise InputError("max_regression and max_work_regression must be >= 0 (a fraction: 0.10 for 10%)")
     if not 0 < alpha < 1:
         raise InputError(f"alpha {alpha!r} must be between 0 and 1, e.g. 0.01")
     gate = GateOptions(
-        max_regression, max_work_regression, alpha, floor_ms, separate_runs_budget_share=separate_runs_budget_share
+        max_regression,
+        max_work_regression,
+        alpha,
+        floor_ms,
+        interleaved=interleaved,
+        separate_runs_budget_share=separate_runs_budget_share,
     )
     mismatches = fingerprint_mismatches(base.environment, cand.environment)
     if mismatches and not allow_mismatch:
