@@ -29,7 +29,7 @@ from harness.check import refuse_unrunnable
 from harness.compare import CompareProgress, RunComparison, compare_runs
 from harness.config import load_tier
 from harness.db import connect, redact
-from harness.errors import ConfigError, InputError
+from harness.errors import ConfigError, DatabaseError, InputError
 from harness.gate import (
     DEFAULT_ALPHA,
     DEFAULT_FLOOR_MS,
@@ -271,8 +271,11 @@ def _measure(
             enter=builder.enter,
             measured=progress.measured,
         )
-    finally:
-        builder.finish(cand.name)
+    except BaseException:
+        with contextlib.suppress(DatabaseError):  # the server is gone: report why it failed, not the restore
+            builder.finish(cand.name)
+        raise
+    builder.finish(cand.name)
     folder_holder = contextlib.ExitStack()
     with folder_holder:
         folder = runs_dir or Path(folder_holder.enter_context(tempfile.TemporaryDirectory(prefix="harness-ab-")))
