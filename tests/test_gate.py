@@ -134,7 +134,7 @@ def test_a_time_only_change_between_separate_runs_needs_half_the_budget() -> Non
     assert caused.regressed and caused.floor_ms == pytest.approx(0.5)
     # another plan on a minority of draws is no cause for the median per-draw ratio; on most draws it is
     shapes = tuple("a" for _ in range(N))
-    one_other, most_other = ("b",) + shapes[1:], ("b",) * 20 + shapes[20:]
+    one_other, most_other = ("b", *shapes[1:]), ("b",) * 20 + shapes[20:]
     same_kw = {"work": work(12), "draw_plans": shapes}
     for other, fails in ((one_other, False), (most_other, True)):
         cand_side = side(cand, budget=50.0, work=work(12), draw_plans=other)
