@@ -2,7 +2,9 @@
 
 Timing is ``perf_counter_ns`` around execute + fetch of every row, on a dedicated autocommit connection
 whose statements run read-only (``default_transaction_read_only``) under a ``statement_timeout``. The
-EXPLAIN ANALYZE is taken separately: its instrumentation skews time, so it never feeds the gate.
+EXPLAIN ANALYZE is taken separately: its instrumentation skews time, so it never feeds the gate. Around the
+timed executions the work they did is taken too (``harness.work``: pg_stat_statements deltas, else EXPLAIN
+ANALYZE per distinct draw), with a plan-shape fingerprint per timed draw.
 """
 
 from __future__ import annotations

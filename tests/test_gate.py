@@ -132,6 +132,15 @@ def test_a_time_only_change_between_separate_runs_needs_half_the_budget() -> Non
     more = {"work": work(13)}
     (caused,) = decide({"q": (side(base, budget=50.0, **same_work), side(cand, budget=50.0, **more))})
     assert caused.regressed and caused.floor_ms == pytest.approx(0.5)
+    # another plan on a minority of draws is no cause for the median per-draw ratio; on most draws it is
+    shapes = tuple("a" for _ in range(N))
+    one_other, most_other = ("b", *shapes[1:]), ("b",) * 20 + shapes[20:]
+    same_kw = {"work": work(12), "draw_plans": shapes}
+    for other, fails in ((one_other, False), (most_other, True)):
+        cand_side = side(cand, budget=50.0, work=work(12), draw_plans=other)
+        (d,) = decide({"q": (side(base, budget=50.0, **same_kw), cand_side)})
+        assert d.regressed is fails and d.work.draws_with_other_plan == N - other.count("a")
+        assert d.warnings[0].startswith("plan changed with no work increase")
 
 
 def test_a_significant_change_within_max_regression_does_not_fail() -> None:
