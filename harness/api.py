@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from harness import db, paths
+from harness.catalog_ab import DEFAULT_AB_ROUNDS, DEFAULT_AB_WARMUP, compare_catalogs
 from harness.check import run_check
 from harness.compare import (
-    DEFAULT_MAX_REGRESSION,
     DEFAULT_ROUNDS,
     CompareProgress,
     RunComparison,
@@ -30,6 +30,7 @@ from harness.compare import (
 )
 from harness.config import load_tier
 from harness.errors import InputError
+from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION, DEFAULT_MAX_WORK_REGRESSION
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
 from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
@@ -198,15 +199,22 @@ def compare(
     runs: Sequence[Path] = (),
     *,
     strategies: str | Sequence[str] | None = None,
+    base_ref: str | None = None,
+    base_queries_dir: Path | None = None,
+    base_strategies_dir: Path | None = None,
+    strategy: str | None = None,
     tier: str = "benchmark",
     seed: int = 42,
     queries_dir: Path | None = None,
     only: Sequence[str] = (),
     iterations: int = DEFAULT_ITERATIONS,
-    warmup: int = DEFAULT_WARMUP,
-    rounds: int = DEFAULT_ROUNDS,
+    warmup: int | None = None,
+    rounds: int | None = None,
     what_if_sql: Sequence[str] = (),
     max_regression: str | float = DEFAULT_MAX_REGRESSION,
+    max_work_regression: str | float = DEFAULT_MAX_WORK_REGRESSION,
+    alpha: float = DEFAULT_ALPHA,
+    floor_ms: float = DEFAULT_FLOOR_MS,
     allow_mismatch: bool = False,
     force: bool = False,
     reports_dir: Path | None = None,
@@ -216,17 +224,62 @@ def compare(
     pg_bin: str | None = None,
     progress: CompareProgress | None = None,
 ) -> RunComparison | StrategyComparison | list[WhatIf]:
-    """``harness compare``: two saved runs (``runs=[BASE, CAND]``), index ``strategies`` side by side, or
-    HypoPG ``what_if_sql`` indexes (planner estimates, no report). With ``reports_dir`` the comparison's
-    reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for strategies: after each round)."""
+    """``harness compare``, one of four comparisons:
+
+    - ``base_ref`` / ``base_queries_dir``: the base catalog against the candidate (``queries_dir``), interleaved
+      on one server (the pull-request gate; ``strategy`` for both sides, ``base_strategies_dir`` for the base);
+    - ``runs=[BASE, CAND]``: two saved run.json files;
+    - ``strategies``: index strategies side by side on the same data;
+    - ``what_if_sql``: HypoPG hypothetical indexes (planner estimates, no report).
+
+    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). With ``reports_dir`` the
+    comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for strategies: after each
+    round; for A/B with both sides' run.json)."""
     directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
     names = [n.strip() for n in strategies.split(",")] if isinstance(strategies, str) else list(strategies or ())
     names = [n for n in names if n]
+    given = {"BASE CAND run files": runs, "--strategies": names, "--what-if": what_if_sql,
+             "--base-ref": base_ref, "--base-queries": base_queries_dir}  # fmt: skip
+    modes = [name for name, value in given.items() if value]
+    if len(modes) > 1:
+        raise InputError(f"{' and '.join(modes)} are different comparisons: give one of them")
+    if (base_strategies_dir or strategy) and not (base_ref or base_queries_dir):
+        raise InputError("--base-strategies and --strategy go with --base-ref REF or --base-queries DIR")
+    gate = {
+        "max_regression": _fraction(max_regression, "--max-regression"),
+        "max_work_regression": _fraction(max_work_regression, "--max-work-regression"),
+        "alpha": alpha,
+        "floor_ms": floor_ms,
+    }
+    if base_ref or base_queries_dir:
+        with _database(dsn, pg_bin, read_role) as (target, label, access):
+            result = compare_catalogs(
+                target,
+                base_ref=base_ref,
+                base_queries_dir=base_queries_dir,
+                base_strategies_dir=base_strategies_dir,
+                queries_dir=queries_dir,
+                tier=tier,
+                seed=seed,
+                strategy=strategy,
+                only=only,
+                iterations=iterations,
+                warmup=DEFAULT_AB_WARMUP if warmup is None else warmup,
+                rounds=rounds or DEFAULT_AB_ROUNDS,
+                force=force,
+                runs_dir=directory,
+                progress=progress,
+                database_label=label,
+                access=access,
+                **gate,
+            )
+        if directory is not None:
+            write_compare_reports(result, directory)
+        return result
     if runs:
-        if len(runs) != 2 or names or what_if_sql:
-            raise InputError("give two run.json files (BASE CAND), or strategies / what-if indexes, not both")
-        threshold = parse_max_regression(max_regression) if isinstance(max_regression, str) else max_regression
-        result = compare_runs(load_run(Path(runs[0])), load_run(Path(runs[1])), threshold, allow_mismatch)
+        if len(runs) != 2:
+            raise InputError("give two run.json files (BASE CAND)")
+        result = compare_runs(load_run(Path(runs[0])), load_run(Path(runs[1])), allow_mismatch=allow_mismatch, **gate)
         if directory is not None:
             write_compare_reports(result, directory)
         return result
@@ -247,14 +300,19 @@ def compare(
             queries_dir=queries_dir,
             only=only,
             iterations=iterations,
-            warmup=warmup,
-            rounds=rounds,
+            warmup=DEFAULT_WARMUP if warmup is None else warmup,
+            rounds=rounds or DEFAULT_ROUNDS,
             force=force,
             progress=progress,
             database_label=label,
             write=_compare_writer(directory),
             access=access,
         )
+
+
+def _fraction(value: str | float, option: str) -> float:
+    """A threshold as given on the command line ("10%", "0.1") or from Python (0.1)."""
+    return parse_max_regression(value, option) if isinstance(value, str) else float(value)
 
 
 def _compare_writer(directory: Path | None) -> Callable[[StrategyComparison], None]:

@@ -89,7 +89,7 @@ def _query(benchmark: dict[str, Any], source: Path) -> QueryResult:
             samples_ms=samples,
             plan=PlanFacts.from_dict(info["plan"]) if info.get("plan") else None,
         ),
-        summary=summarize(samples, seed=int(info.get("seed", 0))),
+        summary=summarize(samples),
         verdict=QueryVerdict(
             query=name,
             status=info.get("verdict", "pass"),

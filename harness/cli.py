@@ -434,7 +434,7 @@ def _print_run_table(result) -> None:  # type: ignore[no-untyped-def]
         table.add_row(
             q.name,
             f"{s.p50:.2f}" if s else "-",
-            f"{s.p95:.2f} [{s.p95_ci_low:.2f}, {s.p95_ci_high:.2f}]" if s else "-",
+            f"{s.p95:.2f} {s.p95_ci_text()}" if s else "-",
             f"{q.budget_ms:g}",
             str(s.n) if s else "0",
             f"[{style}]{q.verdict.status}[/]",
@@ -605,15 +605,62 @@ def load_command(
 @cli.command("compare")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--strategies", help="Comma-separated index strategies to measure side by side (first = reference).")
-@click.option("--tier", default="benchmark", show_default=True, help="Tier for --strategies.")
+@click.option("--tier", default="benchmark", show_default=True, help="Tier for --strategies and the A/B gate.")
 @click.option("--seed", "seed_value", default=42, show_default=True, type=int)
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
 @click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
 @click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1))
-@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0))
-@click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds.")
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    help="Untimed runs per query and round (default 5 with --strategies, 2 with --base-ref / --base-queries).",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    help="Interleaved rounds (default 3 with --strategies, 10 with --base-ref / --base-queries).",
+)
+@click.option("--base-ref", help="A/B gate: compare this git ref's queries/ and strategies with the working tree's.")
+@click.option(
+    "--base-queries",
+    "base_queries_dir",
+    type=click.Path(path_type=Path),
+    help="A/B gate: compare this base catalog folder with the working tree's (or --queries).",
+)
+@click.option(
+    "--base-strategies",
+    "base_strategies_dir",
+    type=click.Path(path_type=Path),
+    help="A/B gate: the base side's strategy files (default: the ref's, or the candidate's).",
+)
+@click.option("--strategy", help="A/B gate: index strategy of both sides (default: the seeded one; baseline).")
 @click.option("--what-if", "what_if_sql", multiple=True, help="CREATE INDEX … to evaluate with HypoPG (estimate).")
-@click.option("--max-regression", default="10%", show_default=True, help="Two-run mode: tolerated p95 slowdown.")
+@click.option(
+    "--max-regression",
+    default="10%",
+    show_default=True,
+    help="Tolerated slowdown (typical per-draw ratio) before a significant one fails.",
+)
+@click.option(
+    "--max-work-regression",
+    default="20%",
+    show_default=True,
+    help="Tolerated rise of shared buffers or temp blocks per call.",
+)
+@click.option(
+    "--alpha",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Family-wise false-alarm rate of the timing tests over the whole catalog (Holm).",
+)
+@click.option(
+    "--floor-ms",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Smallest slowdown in ms that can fail (the floor is max(this, 1% of the budget)).",
+)
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
@@ -627,17 +674,25 @@ def compare_command(
     queries_dir: Path | None,
     only: tuple[str, ...],
     iterations: int,
-    warmup: int,
-    rounds: int,
+    warmup: int | None,
+    rounds: int | None,
+    base_ref: str | None,
+    base_queries_dir: Path | None,
+    base_strategies_dir: Path | None,
+    strategy: str | None,
     what_if_sql: tuple[str, ...],
     max_regression: str,
+    max_work_regression: str,
+    alpha: float,
+    floor_ms: float,
     allow_mismatch: bool,
     force: bool,
     reports_dir: Path | None,
     read_role: str | None,
     session: Session,
 ) -> int:
-    """Compare index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
+    """Compare two catalog versions interleaved on one server (--base-ref REF / --base-queries DIR: the
+    pull-request gate), index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
     from harness import api, paths
     from harness.compare import CompareProgress
     from harness.report.compare_report import render_compare_text, render_what_if_text
@@ -646,13 +701,17 @@ def compare_command(
     reports_dir = reports_dir or paths.reports_dir()
     progress = CompareProgress(
         message=lambda text: err.print(text),
-        measured=lambda done, total, query, strategy: err.print(f"  [{done}/{total}] {strategy}: {query}"),
+        measured=lambda done, total, query, arm: err.print(f"  [{done}/{total}] {arm}: {query}"),
     )
     name = run_id(prefix="compare-")
     try:
         result = api.compare(
             runs,
             strategies=strategies,
+            base_ref=base_ref,
+            base_queries_dir=base_queries_dir,
+            base_strategies_dir=base_strategies_dir,
+            strategy=strategy,
             tier=tier,
             seed=seed_value,
             queries_dir=queries_dir,
@@ -662,14 +721,17 @@ def compare_command(
             rounds=rounds,
             what_if_sql=what_if_sql,
             max_regression=max_regression,
+            max_work_regression=max_work_regression,
+            alpha=alpha,
+            floor_ms=floor_ms,
             allow_mismatch=allow_mismatch,
             force=force,
             reports_dir=reports_dir,
             run_id=name,
+            read_role=read_role,
             dsn=session.dsn_option,
             pg_bin=session.pg_bin,
             progress=progress,
-            read_role=read_role,
         )
     finally:
         if (reports_dir / name).is_dir():

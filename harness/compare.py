@@ -4,10 +4,11 @@ Mode 1 (``compare_strategies``) measures every query under each strategy with th
 in interleaved rounds (A B C, B C A, C A B, ...) so drift on a noisy machine spreads over all strategies
 instead of favouring whichever ran first, and weighs what each strategy costs: index size, build time and
 insert throughput. Mode 2 (``compare_runs``) reads two saved run.json files, refuses to compare runs whose
-fingerprints differ (data, server, settings) unless told to, and gates on significant p95 regressions.
+fingerprints differ (data, server, settings) unless told to, and gates on work and timing regressions.
 
-Verdicts come from ``harness.stats.compare_samples``: a bootstrap CI of the ratio candidate / reference,
-which must exclude 1 *and* clear a minimum effect before anything is called faster or slower.
+Mode 2's gate is ``harness.gate`` (work first, then a paired timing test with a catalog-wide error rate).
+Mode 1 describes strategies with ``harness.stats.compare_samples``: a bootstrap CI of the ratio candidate /
+reference, which must exclude 1 *and* clear a minimum effect before anything is called faster or slower.
 """
 
 from __future__ import annotations
@@ -19,36 +20,45 @@ import statistics
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from harness.cache import warm_cache
 from harness.catalog import Query
 from harness.db import connect
 from harness.environment import COMPARED_SETTINGS, Environment
 from harness.errors import DatabaseError, InputError
+from harness.gate import (
+    DEFAULT_ALPHA,
+    DEFAULT_FLOOR_MS,
+    DEFAULT_MAX_REGRESSION,
+    DEFAULT_MAX_WORK_REGRESSION,
+    DEFAULT_SEPARATE_RUNS_BUDGET_SHARE,
+    GateOptions,
+    QueryDecision,
+    Side,
+    decide,
+)
+from harness.interleave import Accumulated, Arm, Design, measure_rounds, rotated
 from harness.locks import exclusively
-from harness.measure import MIN_SAMPLES_FOR_P95, MeasureOptions, measure_query
-from harness.plans import PlanFacts, plan_diff
+from harness.measure import MIN_SAMPLES_FOR_P95
+from harness.plans import PlanChange, PlanFacts, plan_diff
 from harness.results import SavedQuery, SavedRun
 from harness.roles import Access, measuring_warning
 from harness.seed import switch_strategy
-from harness.stats import Comparison, Summary, compare_samples, regressed, summarize
+from harness.stats import Comparison, Summary, compare_samples, summarize
 from harness.strategies import StrategyApplied, load_strategy
+from harness.work import ensure_pg_stat_statements
 from harness.workload import Workload, incomplete_reason, now_iso
 
 # What must be equal for two runs' timings to be comparable at all (mode 2).
 FINGERPRINT_FIELDS = ("tier", "seed", "data_checksum", "postgres_major")
-DEFAULT_MAX_REGRESSION = 0.10
 DEFAULT_ROUNDS = 3
 DEFAULT_WRITE_ROWS = 20_000
 DEFAULT_WRITE_TRIALS = 3
-# A comparison wants a number for every strategy, including the slow ones: `none` may take many times a
-# query's budget on the benchmark tier, so the statement_timeout is far looser than `harness run`'s.
-COMPARE_TIMEOUT_FACTOR = 20.0
-COMPARE_MIN_TIMEOUT_MS = 60_000.0
 
 
 # -- mode 2: two saved runs -----------------------------------------------------------------------------
@@ -68,39 +78,31 @@ class Mismatch:
 
 @dataclass(frozen=True)
 class QueryDelta:
-    """One query in both runs: p50 and p95 ratios with CIs, whether it regressed, how its plan changed.
-
-    ``problem`` says why a query could not be compared on timings (no samples on one side); a candidate
-    that failed or timed out where the baseline ran counts as regressed.
-    """
+    """One query in both runs: the gate's decision (work, timing test), and each side's summary and indexes."""
 
     name: str
-    p50: Comparison | None
-    p95: Comparison | None
-    regressed: bool
-    plan_changes: tuple[str, ...]
+    decision: QueryDecision
+    base_summary: Summary | None
+    cand_summary: Summary | None
     base_indexes: tuple[str, ...]
     cand_indexes: tuple[str, ...]
-    problem: str | None = None
+
+    @property
+    def regressed(self) -> bool:
+        return self.decision.regressed
 
     @property
     def verdict(self) -> str:
-        return self.p95.verdict if self.p95 else "not compared"
+        return self.decision.timing_verdict
+
+    @property
+    def plan_changes(self) -> tuple[PlanChange, ...]:
+        return self.decision.work.plan_changes
 
     def headline(self) -> str:
-        """The sentence a reviewer reads first: "q3 got 1.8x slower at p95 (95% CI 1.6–2.0), plan switched
-        from Index Scan using … to Seq Scan on …"."""
-        if self.p95 is None:
-            return f"{self.name}: {self.problem or 'not compared'}"
-        described = describe_ratio(self.p95)
-        text = f"{self.name} {described}" if described.startswith("got ") else f"{self.name}: {described}"
-        switch = next((line for line in self.plan_changes if " → " in line), None)
-        if switch:
-            before, after = switch.split(" → ", 1)
-            text += f", plan switched from {before} to {after}"
-        elif self.plan_changes:
-            text += f", plan changed ({self.plan_changes[0]})"
-        return text
+        """The sentence a reviewer reads first: "q3: work regressed: shared buffers per call 12 → 4,210 (351x);
+        plan switched from Index Scan using … to Seq Scan on …"."""
+        return self.decision.headline()
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,14 @@ class RunComparison:
     base_strategy: str
     cand_strategy: str
     max_regression: float
+    gate: GateOptions
     mismatches: tuple[Mismatch, ...]
     queries: tuple[QueryDelta, ...]
     only_in_base: tuple[str, ...]
     only_in_cand: tuple[str, ...]
     warnings: tuple[str, ...]
-    kind: str = "runs"
+    kind: str = "runs"  # "catalogs" for an interleaved A/B of two catalog versions (``design`` says how)
+    design: Design | None = None
 
     @property
     def regressions(self) -> list[QueryDelta]:
@@ -127,23 +131,23 @@ class RunComparison:
 
     @property
     def improvements(self) -> list[QueryDelta]:
-        return [q for q in self.queries if q.p95 is not None and q.p95.verdict == "faster"]
+        return [q for q in self.queries if q.decision.improved]
 
     @property
     def exit_code(self) -> int:
-        """1 when any query regressed beyond ``max_regression`` (significantly), else 0."""
+        """1 when any query failed the gate (work regressed, or significantly slower beyond both thresholds)."""
         return 1 if self.regressions else 0
 
 
-def parse_max_regression(text: str) -> float:
-    """ "10%" or "0.1" → 0.10; InputError for anything else (negative, not a number)."""
+def parse_max_regression(text: str, option: str = "--max-regression") -> float:
+    """ "10%" or "0.1" → 0.10; InputError naming ``option`` for anything else (negative, not a number)."""
     raw = text.strip()
     try:
         value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
     except ValueError:
-        raise InputError(f"--max-regression {text!r}: write a percentage like 10% (or a fraction like 0.1)") from None
+        raise InputError(f"{option} {text!r}: write a percentage like 10% (or a fraction like 0.1)") from None
     if value < 0 or value != value:
-        raise InputError(f"--max-regression {text!r} must be a non-negative percentage, e.g. 10%")
+        raise InputError(f"{option} {text!r} must be a non-negative percentage, e.g. 10%")
     return value
 
 
@@ -170,13 +174,31 @@ def compare_runs(
     cand: SavedRun,
     max_regression: float = DEFAULT_MAX_REGRESSION,
     allow_mismatch: bool = False,
+    max_work_regression: float = DEFAULT_MAX_WORK_REGRESSION,
+    alpha: float = DEFAULT_ALPHA,
+    floor_ms: float = DEFAULT_FLOOR_MS,
+    separate_runs_budget_share: float = DEFAULT_SEPARATE_RUNS_BUDGET_SHARE,
+    interleaved: bool = False,
 ) -> RunComparison:
     """Compare a candidate run against a baseline; InputError when the fingerprints differ (unless allowed).
 
-    The verdict and the gate use p95, the statistic `harness run` gates on; p50 is reported beside it.
+    The decision is ``harness.gate.decide``: work first, then a timing test paired by draw where both runs
+    timed the same draws, Holm-corrected across the catalog at ``alpha``. The runs were measured separately,
+    so a time-only change (same work, same plan) fails only beyond ``separate_runs_budget_share`` of the
+    budget, unless ``interleaved`` (the two runs are the sides of one A/B job, sharing the machine's noise).
     """
-    if max_regression < 0:
-        raise InputError("max_regression must be >= 0 (a fraction: 0.10 for 10%)")
+    if max_regression < 0 or max_work_regression < 0:
+        raise InputError("max_regression and max_work_regression must be >= 0 (a fraction: 0.10 for 10%)")
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha {alpha!r} must be between 0 and 1, e.g. 0.01")
+    gate = GateOptions(
+        max_regression,
+        max_work_regression,
+        alpha,
+        floor_ms,
+        interleaved=interleaved,
+        separate_runs_budget_share=separate_runs_budget_share,
+    )
     mismatches = fingerprint_mismatches(base.environment, cand.environment)
     if mismatches and not allow_mismatch:
         raise InputError(
@@ -196,17 +218,25 @@ def compare_runs(
     if base_host != cand_host:
         warnings.append(f"runs come from different machines ({base_host} vs {cand_host}): timings may differ "
                         "for reasons unrelated to the change")  # fmt: skip
-    deltas = [
-        _query_delta(base.queries[name], cand.queries[name], max_regression)
-        for name in base.queries
-        if name in cand.queries
-    ]
-    few = sorted(d.name for d in deltas if d.p95 and min(d.p95.n_baseline, d.p95.n_candidate) < MIN_SAMPLES_FOR_P95)
+    common = [name for name in base.queries if name in cand.queries]
+    decisions = decide(
+        {name: (saved_side(base.queries[name]), saved_side(cand.queries[name])) for name in common}, gate
+    )
+    deltas = [_query_delta(base.queries[d.name], cand.queries[d.name], d) for d in decisions]
+    few = sorted(d.name for d in decisions if d.timing and min(d.timing.n_base, d.timing.n_cand) < MIN_SAMPLES_FOR_P95)
     if few:
         warnings.append(
-            f"fewer than {MIN_SAMPLES_FOR_P95} samples for {', '.join(few)}: p95 CIs are unreliable; "
+            f"fewer than {MIN_SAMPLES_FOR_P95} samples for {', '.join(few)}: timing tests have little power; "
             "re-run with more --iterations"
         )
+    unpaired = sorted(d.name for d in decisions if d.timing and not d.timing.paired)
+    if unpaired:
+        warnings.append(
+            f"samples not paired by draw for {', '.join(unpaired)} (different draws, or a run.json without a "
+            "draws digest): compared with Mann-Whitney U, which has less power"
+        )
+    if any(d.work.status == "unknown" for d in decisions):
+        warnings.append("no work metrics on one side (a schema 1 run.json?): those queries gate on timing only")
     return RunComparison(
         base_path=str(base.path),
         cand_path=str(cand.path),
@@ -215,6 +245,7 @@ def compare_runs(
         base_strategy=base_strategy,
         cand_strategy=cand_strategy,
         max_regression=max_regression,
+        gate=gate,
         mismatches=tuple(mismatches),
         queries=tuple(deltas),
         only_in_base=tuple(n for n in base.queries if n not in cand.queries),
@@ -223,44 +254,23 @@ def compare_runs(
     )
 
 
-def _query_delta(base: SavedQuery, cand: SavedQuery, max_regression: float) -> QueryDelta:
-    changes = tuple(plan_diff(base.plan, cand.plan)) if base.plan and cand.plan else ()
+def saved_side(query: SavedQuery) -> Side:
+    """A saved query as one side of the gate."""
+    return Side(
+        samples_ms=tuple(query.samples_ms),
+        work=query.work,
+        plan=query.plan,
+        draw_plans=query.draw_plans,
+        draws_digest=query.draws_digest,
+        budget_ms=query.budget_ms,
+        error=query.error,
+    )
+
+
+def _query_delta(base: SavedQuery, cand: SavedQuery, decision: QueryDecision) -> QueryDelta:
     base_idx = base.plan.indexes_used if base.plan else ()
     cand_idx = cand.plan.indexes_used if cand.plan else ()
-    if not base.samples_ms or not cand.samples_ms:
-        if base.samples_ms:
-            problem = f"the candidate has no samples ({cand.error or 'not measured'}): counted as a regression"
-        elif cand.samples_ms:
-            problem = f"the baseline has no samples ({base.error or 'not measured'}): not compared"
-        else:
-            problem = "neither run has samples: not compared"
-        return QueryDelta(base.name, None, None, bool(base.samples_ms), changes, base_idx, cand_idx, problem)
-    seed = zlib.crc32(base.name.encode())
-    p50 = compare_samples(base.samples_ms, cand.samples_ms, metric="p50", seed=seed)
-    p95 = compare_samples(base.samples_ms, cand.samples_ms, metric="p95", seed=seed)
-    return QueryDelta(base.name, p50, p95, regressed(p95, max_regression), changes, base_idx, cand_idx)
-
-
-def describe_ratio(comparison: Comparison) -> str:
-    """The change in words: "got 1.8x slower at p95 (95% CI 1.6–2.0)", "got 2.4x faster at p95 (…)" or
-    "no significant difference (p95 ratio 1.02, 95% CI 0.97–1.08)"."""
-    ratio, low, high, metric = comparison.ratio, comparison.ci_low, comparison.ci_high, comparison.metric
-    if comparison.verdict == "slower":
-        return f"got {_times(ratio)}x slower at {metric} ({_ci(low, high, ratio)})"
-    if comparison.verdict == "faster" and low > 0:
-        speedup = 1 / ratio
-        return f"got {_times(speedup)}x faster at {metric} ({_ci(1 / high, 1 / low, speedup)})"
-    return f"no significant difference ({metric} ratio {ratio:.2f}, 95% CI {low:.2f}–{high:.2f})"
-
-
-def _ci(low: float, high: float, point: float) -> str:
-    return f"95% CI {_times(low, point)}–{_times(high, point)}"
-
-
-def _times(value: float, point: float | None = None) -> str:
-    """A factor with one decimal from 1.5x on, two below (where 1.05 and 1.1 differ); a CI bound takes the
-    precision of its point estimate so "1.21 (1.13–2.01)" never reads "1.21 (1.13–2.0)"."""
-    return f"{value:.{1 if (point or value) >= 1.5 else 2}f}"
+    return QueryDelta(base.name, decision, base.summary, cand.summary, base_idx, cand_idx)
 
 
 # -- mode 1: strategies on the same data ---------------------------------------------------------------
@@ -451,6 +461,7 @@ def compare_strategies(
     warning = measuring_warning(access)
     if warning:
         progress.message(f"warning: {warning}")
+    ensure_pg_stat_statements(dsn)  # else every measurement adds EXPLAIN ANALYZEs for its work metrics
     draws = workload.draws(manifest, warmup + iterations, access.reader_dsn)  # the user's SQL: as the reader
     empty = StrategyComparison(
         strategies=names,
@@ -470,7 +481,7 @@ def compare_strategies(
     write = write or (lambda comparison: None)
     write_table = write_table or max(manifest.row_counts, key=lambda table: manifest.row_counts[table])
     state = _Session(dsn, names, catalog.queries, strategies_dir, manifest.strategy, progress)
-    state.reader_dsn = access.reader_dsn
+    state.access = access
 
     def snapshot() -> StrategyComparison:
         return state.comparison(empty, seed, write_table, write_rows)
@@ -492,30 +503,6 @@ def compare_strategies(
     return result
 
 
-def rotated(names: Sequence[str], round_index: int) -> list[str]:
-    """Round r visits the strategies starting at the r-th: A B C, B C A, C A B, A B C, ..."""
-    shift = round_index % len(names)
-    return [*names[shift:], *names[:shift]]
-
-
-def round_slices(iterations: int, rounds: int) -> list[range]:
-    """Split ``iterations`` timed executions into ``rounds`` contiguous, nearly equal slices."""
-    base, extra = divmod(iterations, rounds)
-    slices, start = [], 0
-    for r in range(rounds):
-        size = base + (1 if r < extra else 0)
-        slices.append(range(start, start + size))
-        start += size
-    return slices
-
-
-@dataclass
-class _Accumulated:
-    samples: list[float] = field(default_factory=list)
-    plan: PlanFacts | None = None
-    error: str | None = None
-
-
 class _Session:
     """The mutable part of a strategy comparison: which strategy is built, what was measured so far."""
 
@@ -532,12 +519,12 @@ class _Session:
         self.original = original
         self.current = original
         self.restored = False
-        self.acc = {(q.name, s): _Accumulated() for q in queries for s in names}
+        self.acc = {(q.name, s): Accumulated() for q in queries for s in names}
         self.built: dict[str, list[StrategyApplied]] = {s: [] for s in names}
         self.index_bytes: dict[str, int] = {}
         self.write_costs: dict[str, list[float]] = {}
         self.written: str | None = None  # a table whose rolled-back inserts left dead rows to vacuum
-        self.reader_dsn = dsn  # where the queries run: the measuring role
+        self.access = Access.owner_only(dsn)  # who runs the queries: the measuring role
 
     def switch(self, name: str) -> None:
         self.progress.message(f"building indexes of strategy {name}")
@@ -547,6 +534,7 @@ class _Session:
         with connect(self.dsn) as conn:
             self.index_bytes[name] = _index_bytes(conn, applied.created)
             _checkpoint(conn)
+        warm_cache(self.dsn, vacuum_new=True)  # every strategy's timings start from the same stated state
 
     def measure_rounds(
         self,
@@ -557,17 +545,19 @@ class _Session:
         row_counts: Mapping[str, int],
         round_done: Callable[[], None],
     ) -> None:
-        total, done = len(self.queries) * len(self.names) * rounds, 0
-        for r, timed in enumerate(round_slices(iterations, rounds)):
-            for name in rotated(self.names, r):
-                self.switch(name)
-                for query in self.queries:
-                    sets = draws[query.name]
-                    param_sets = sets[:warmup] + [sets[warmup + i] for i in timed]
-                    _measure_slice(self.reader_dsn, query, param_sets, warmup, row_counts, self.acc[query.name, name])
-                    done += 1
-                    self.progress.measured(done, total, query.name, name)
-            round_done()
+        arms = {name: Arm(name, tuple(self.queries), draws) for name in self.names}
+        measure_rounds(
+            self.access,
+            lambda r: [(arms[name], query) for name in rotated(self.names, r) for query in self.queries],
+            self.acc,
+            iterations=iterations,
+            warmup=warmup,
+            rounds=rounds,
+            row_counts=row_counts,
+            enter=lambda arm: self.switch(arm.name),
+            measured=self.progress.measured,
+            round_done=round_done,
+        )
 
     def measure_writes(self, table: str, rows: int, trials: int) -> None:
         """Insert throughput per strategy, starting with the one in place and ending with the original."""
@@ -620,30 +610,8 @@ class _Session:
         )
 
 
-def _measure_slice(
-    dsn: str,
-    query: Query,
-    param_sets: list[dict[str, Any]],
-    warmup: int,
-    row_counts: Mapping[str, int],
-    acc: _Accumulated,
-) -> None:
-    if acc.error:  # a query that failed or timed out under this strategy is not retried every round
-        return
-    options = MeasureOptions(
-        iterations=len(param_sets) - warmup,
-        warmup=warmup,
-        timeout_factor=COMPARE_TIMEOUT_FACTOR,
-        min_timeout_ms=COMPARE_MIN_TIMEOUT_MS,
-    )
-    measured = measure_query(dsn, query, param_sets, options, query.budget_ms, row_counts)
-    acc.samples += measured.samples_ms
-    acc.plan = acc.plan or measured.plan
-    acc.error = measured.error
-
-
 def _summary(samples: Sequence[float], seed: int) -> Summary | None:
-    return summarize(samples, seed=seed) if samples else None
+    return summarize(samples) if samples else None
 
 
 def _pair_verdicts(measurements: Sequence[StrategyMeasurement], names: Sequence[str]) -> list[PairVerdict]:

@@ -2,11 +2,14 @@
 
 Timing is ``perf_counter_ns`` around execute + fetch of every row, on a dedicated autocommit connection
 whose statements run read-only (``default_transaction_read_only``) under a ``statement_timeout``. The
-EXPLAIN ANALYZE is taken separately: its instrumentation skews time, so it never feeds the gate.
+EXPLAIN ANALYZE is taken separately: its instrumentation skews time, so it never feeds the gate. Around the
+timed executions the work they did is taken too (``harness.work``: pg_stat_statements deltas, else EXPLAIN
+ANALYZE per distinct draw), with a plan-shape fingerprint per timed draw.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +22,10 @@ from psycopg import sql as pgsql
 from harness.catalog import Query
 from harness.db import connect, redact
 from harness.errors import DatabaseError
-from harness.plans import PlanFacts, index_serving, plan_facts
-from harness.safety import execute_one
+from harness.plans import PlanFacts, index_serving, plan_facts, plan_shape, shape_fingerprint
+from harness.safety import execute_one, explain_one
 from harness.schema import load_partition_tree
+from harness.work import Work, WorkProbe, draw_key, explain_work
 
 # How psycopg prepares statements, made explicit because it changes plans (custom vs generic):
 #   auto    psycopg's default: server-side prepared after 5 executions; PostgreSQL's plan cache then
@@ -79,6 +83,10 @@ class Measurement:
     error: str | None = None
     timed_out: bool = False
     retried: int = 0
+    work: Work | None = None  # over the timed executions (harness.work says where it came from)
+    draw_plans: list[str] = field(default_factory=list)  # plan-shape fingerprint of each timed draw
+    plan_shapes: dict[str, list[str]] = field(default_factory=dict)  # fingerprint -> plan_shape lines
+    draws_digest: str = ""  # equal digests: the same draws in the same order (samples pair by index)
 
 
 def measure_query(
@@ -100,16 +108,24 @@ def measure_query(
     A backend terminated mid-query (``pg_terminate_backend``) is retried once on a new connection; a
     statement_timeout ends the query's measurement with ``timed_out``. Losing the server raises
     DatabaseError so the run can stop and keep its partial report.
+
+    Work metrics come from pg_stat_statements read on ``admin_dsn`` (default ``dsn``), else from EXPLAIN
+    (ANALYZE, BUFFERS) of each distinct timed draw; every timed draw also gets a plan-shape fingerprint.
     """
     prepare = options.prepare or query.prepare or "auto"
     result = Measurement(query.name, prepare, options.timeout_ms(budget_ms))
     if param_sets:
         result.params_example = dict(param_sets[0])
+    timed_sets = list(param_sets[options.warmup :])
+    result.draws_digest = draws_digest(timed_sets)
     attempts = 0
     while True:
         try:
             with timing_connection(dsn, prepare, result.timeout_ms) as conn:
-                _run_timed(conn, query, param_sets, options.warmup, prepare, result)
+                probe = WorkProbe(admin_dsn or dsn)
+                _run_timed(conn, query, param_sets, options.warmup, prepare, result, probe)
+                result.work = probe.finish()
+                _work_and_shapes(conn, query, timed_sets, result)
                 result.explain_json, result.plan = explain(conn, query, result.params_example, table_rows)
             if usability_indexes:  # drops indexes (rolled back): the owner's connection, planning as the reader
                 with timing_connection(admin_dsn or dsn, prepare, result.timeout_ms) as admin:
@@ -159,10 +175,13 @@ def _run_timed(
     warmup: int,
     prepare: str,
     result: Measurement,
+    probe: WorkProbe | None = None,
 ) -> None:
     cursor = conn.cursor()
     sql = query.sql
     for i, params in enumerate(param_sets):
+        if i == warmup and probe is not None:
+            probe.start(conn, sql, params)
         started = time.perf_counter_ns()
         execute_one(cursor, sql, params)
         rows = fetch_count(cursor)
@@ -183,16 +202,39 @@ def fetch_count(cursor: psycopg.Cursor[Any]) -> int:
     return count
 
 
+def _work_and_shapes(
+    conn: psycopg.Connection, query: Query, timed_sets: Sequence[Mapping[str, Any]], result: Measurement
+) -> None:
+    """Each timed draw's plan shape (plain EXPLAIN, or the fallback's EXPLAIN ANALYZE); work if still missing."""
+    if result.work is None:
+        result.work, plans = explain_work(conn, query.sql, timed_sets)
+    else:
+        by_key: dict[str, Any] = {}
+        for params in timed_sets:
+            key = draw_key(params)
+            if key not in by_key:
+                by_key[key] = explain_one(conn, "COSTS ON", query.sql, params)
+        plans = [by_key[draw_key(p)] for p in timed_sets]
+    result.draw_plans.clear()
+    for plan in plans:
+        facts = plan_facts(plan)
+        fingerprint = shape_fingerprint(facts)
+        result.draw_plans.append(fingerprint)
+        result.plan_shapes.setdefault(fingerprint, plan_shape(facts))
+
+
+def draws_digest(param_sets: Sequence[Mapping[str, Any]]) -> str:
+    """A short digest of the draws in order: two measurements with equal digests timed the same draws."""
+    text = "\n".join(draw_key(p) for p in param_sets)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def explain(
     conn: psycopg.Connection, query: Query, params: Mapping[str, Any], table_rows: Mapping[str, int] | None
 ) -> tuple[Any, PlanFacts]:
     """EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) of one execution (read-only, so it cannot write)."""
-    cursor = conn.cursor()
-    execute_one(cursor, "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) " + query.sql, params, prepare=False)
-    row = cursor.fetchone()
-    if row is None:
-        raise psycopg.ProgrammingError("EXPLAIN returned no plan")
-    return row[0], plan_facts(row[0], table_rows, partitions=load_partition_tree(conn))
+    plan = explain_one(conn, "ANALYZE, BUFFERS, SETTINGS", query.sql, params)
+    return plan, plan_facts(plan, table_rows, partitions=load_partition_tree(conn))
 
 
 def check_usable(

@@ -9,6 +9,7 @@ This module only reads plans; it never talks to a database.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -270,8 +271,32 @@ def plan_shape(facts: PlanFacts) -> list[str]:
     return _shape(list(facts.root.walk()))
 
 
-def plan_diff(base: PlanFacts, cand: PlanFacts) -> list[str]:
-    """Human lines saying how the candidate's plan differs from the baseline's; empty when the same shape.
+@dataclass(frozen=True)
+class PlanChange:
+    """One way a candidate's plan differs from the baseline's, as a value (reports render it, gates read it).
+
+    ``kind``: "switched" (a node replaced by another playing its part: ``before`` → ``after``), "moved" (the
+    same node elsewhere in the tree), "removed" / "added" (a node only in one plan), "index dropped" /
+    "index added" (an index that stopped or started being used; ``before`` / ``after`` hold its name).
+    """
+
+    kind: Literal["switched", "moved", "removed", "added", "index dropped", "index added"]
+    before: str | None = None
+    after: str | None = None
+
+    def __str__(self) -> str:
+        return {
+            "switched": f"{self.before} → {self.after}",
+            "moved": f"moved in plan: {self.after}",
+            "removed": f"no longer in plan: {self.before}",
+            "added": f"new in plan: {self.after}",
+            "index dropped": f"index no longer used: {self.before}",
+            "index added": f"new index used: {self.after}",
+        }[self.kind]
+
+
+def plan_changes(base: PlanFacts, cand: PlanFacts) -> list[PlanChange]:
+    """How the candidate's plan differs from the baseline's; empty when the same shape.
 
     Nodes only in one plan are paired where a reader would pair them — scans of the same relation
     ("Index Scan using bl_user_occurred_idx on behavior_logs → Seq Scan on behavior_logs"), then join for
@@ -286,19 +311,32 @@ def plan_diff(base: PlanFacts, cand: PlanFacts) -> list[str]:
         if op != "equal":
             removed += old[i1:i2]
             added += new[j1:j2]
-    lines: list[str] = []
+    changes: list[PlanChange] = []
     for gone in removed:
         twin = _counterpart(gone, added)
         if twin is None:
-            lines.append(f"no longer in plan: {gone.describe(alias=False)}")
+            changes.append(PlanChange("removed", before=gone.describe(alias=False)))
             continue
         added.remove(twin)
         before, after = gone.describe(alias=False), twin.describe(alias=False)
-        lines.append(f"moved in plan: {after}" if before == after else f"{before} → {after}")
-    lines += [f"new in plan: {node.describe(alias=False)}" for node in added]
-    lines += [f"index no longer used: {i}" for i in base.indexes_used if i not in cand.indexes_used]
-    lines += [f"new index used: {i}" for i in cand.indexes_used if i not in base.indexes_used]
-    return lines
+        changes.append(PlanChange("moved", after=after) if before == after else PlanChange("switched", before, after))
+    changes += [PlanChange("added", after=node.describe(alias=False)) for node in added]
+    changes += [PlanChange("index dropped", before=i) for i in base.indexes_used if i not in cand.indexes_used]
+    changes += [PlanChange("index added", after=i) for i in cand.indexes_used if i not in base.indexes_used]
+    return changes
+
+
+def plan_diff(base: PlanFacts, cand: PlanFacts) -> list[str]:
+    """:func:`plan_changes` as the lines a human reads."""
+    return [str(change) for change in plan_changes(base, cand)]
+
+
+def shape_fingerprint(facts: PlanFacts) -> str:
+    """A short, stable id of :func:`plan_shape`: node kinds, relations and indexes in plan order, no numbers.
+
+    Two draws with the same fingerprint got the same plan; costs, row counts and aliases do not count.
+    """
+    return hashlib.sha256("\n".join(plan_shape(facts)).encode()).hexdigest()[:12]
 
 
 def _shape(nodes: list[PlanNode]) -> list[str]:

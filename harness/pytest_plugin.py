@@ -200,7 +200,7 @@ def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSessi
         pytest.fail(f"{query.name}: timed out after {timeout_ms} ms (statement_timeout)", pytrace=False)
     except psycopg.Error as exc:
         pytest.fail(f"{query.name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", pytrace=False)
-    summary = summarize(measurement.samples_ms, seed=s.seed)
+    summary = summarize(measurement.samples_ms)
     verdict = judge(query, measurement, summary, query.budget_ms, env.strategy, env.row_counts)
     benchmark.extra_info.update(
         {

@@ -18,10 +18,12 @@ from harness.measure import IndexUsability, Measurement
 from harness.plans import PlanFacts
 from harness.stats import PERCENTILE_METHOD, Summary
 from harness.verdicts import Check, QueryVerdict
+from harness.work import Work
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-query work metrics, per-draw plan shapes, draws digest; cache state
+READABLE_SCHEMA_VERSIONS = (1, 2)  # version 1 runs compare on timings only (no work metrics)
 
 
 @dataclass
@@ -54,6 +56,10 @@ class QueryResult:
             "error": m.error,
             "timed_out": m.timed_out,
             "retried": m.retried,
+            "work": m.work.as_dict() if m.work else None,
+            "draws_digest": m.draws_digest,
+            "draw_plans": list(m.draw_plans),
+            "plan_shapes": m.plan_shapes,
         }
 
     @classmethod
@@ -73,6 +79,10 @@ class QueryResult:
             error=data.get("error"),
             timed_out=bool(data.get("timed_out")),
             retried=int(data.get("retried") or 0),
+            work=Work.from_dict(data["work"]) if data.get("work") else None,
+            draws_digest=data.get("draws_digest") or "",
+            draw_plans=list(data.get("draw_plans") or []),
+            plan_shapes=dict(data.get("plan_shapes") or {}),
         )
         return cls(
             name=data["name"],
@@ -101,6 +111,7 @@ class RunResult:
     incomplete_reason: str | None = None
     finished_at: str | None = None
     warnings: list[str] = field(default_factory=list)  # about the run as a whole (e.g. a role that can write)
+    cache: dict[str, Any] | None = None  # the stated cache state measurements started from (harness.cache)
 
     @property
     def status(self) -> str:
@@ -123,6 +134,7 @@ class RunResult:
             "percentile_method": PERCENTILE_METHOD,
             "options": self.options,
             "environment": asdict(self.environment) if self.environment else None,
+            "cache": self.cache,
             "queries": [q.as_dict() for q in self.queries],
         }
 
@@ -139,6 +151,7 @@ class RunResult:
             incomplete_reason=data.get("incomplete_reason"),
             finished_at=data.get("finished_at"),
             warnings=list(data.get("warnings") or []),
+            cache=data.get("cache"),
         )
 
 
@@ -153,6 +166,9 @@ class SavedQuery:
     plan: PlanFacts | None
     status: str
     error: str | None
+    work: Work | None = None  # None in a schema-1 run
+    draws_digest: str = ""
+    draw_plans: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,10 +189,11 @@ def load_run(path: Path) -> SavedRun:
         raise InputError(f"{file}: no such run file; pass a reports/<run-id>/run.json") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{file}: not a run.json ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise InputError(
-            f"{file}: unsupported run.json schema_version {data.get('schema_version')!r}; "
-            f"this harness reads version {SCHEMA_VERSION}"
+            f"{file}: unsupported run.json schema_version {version!r}; this harness reads versions "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}"
         )
     try:
         run = RunResult.from_dict(data)
@@ -191,6 +208,9 @@ def load_run(path: Path) -> SavedRun:
             plan=q.measurement.plan,
             status=q.verdict.status,
             error=q.measurement.error,
+            work=q.measurement.work,
+            draws_digest=q.measurement.draws_digest,
+            draw_plans=tuple(q.measurement.draw_plans),
         )
         for q in run.queries
     }

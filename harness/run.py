@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.cache import warm_cache
 from harness.catalog import Catalog, Query
 from harness.environment import Environment
 from harness.errors import InputError, UnsafeOperation
@@ -20,6 +21,7 @@ from harness.results import QueryResult, RunResult
 from harness.roles import Access, measuring_warning
 from harness.stats import summarize
 from harness.verdicts import judge, split_expectations
+from harness.work import ensure_pg_stat_statements
 from harness.workload import Workload, incomplete_reason, now_iso, run_id
 
 
@@ -79,6 +81,8 @@ def run(
             if warning:
                 result.warnings.append(warning)
                 progress.warning(warning)
+            ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
+            result.cache = warm_cache(dsn, vacuum_new=manifest is not None).as_dict()
             tables = workload.measured_tables(manifest, result.environment)
             witness = workload.data_witness(tables)
             draws = workload.draws(manifest, options.measure.warmup + options.measure.iterations, access.reader_dsn)
@@ -134,7 +138,7 @@ def _measure_and_judge(
         admin_dsn=access.admin_dsn,
         reader_role=access.reader_role,
     )
-    summary = summarize(measurement.samples_ms, seed=options.seed) if measurement.samples_ms else None
+    summary = summarize(measurement.samples_ms) if measurement.samples_ms else None
     verdict = judge(
         query,
         measurement,

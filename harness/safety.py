@@ -86,3 +86,16 @@ def execute_one(
         cursor.execute(sql, None, prepare=False, binary=True)
     else:
         cursor.execute(sql, None, prepare=True)
+
+
+def explain_one(conn: psycopg.Connection, options: str, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    """The JSON plan of ``EXPLAIN (options, FORMAT JSON) sql``, sent as one statement like any catalog SQL
+    (EXPLAIN ANALYZE runs the query; even a plain EXPLAIN evaluates immutable functions while planning)."""
+    cursor = conn.cursor()
+    execute_one(cursor, f"EXPLAIN ({options}, FORMAT JSON) " + sql, params, prepare=False)
+    row = cursor.fetchone()
+    if row is None:
+        import psycopg  # here, not at the top: in a Locust process psycopg must follow gevent's patch
+
+        raise psycopg.ProgrammingError("EXPLAIN returned no plan")
+    return row[0]

@@ -42,6 +42,7 @@ SUPERUSER = "harness"
 SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": "127.0.0.1",
     "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track_planning": "on",  # planning time in the work metrics (harness.work)
     "shared_buffers": "256MB",
     "work_mem": "16MB",
     "maintenance_work_mem": "256MB",

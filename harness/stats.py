@@ -1,19 +1,28 @@
-"""Latency statistics: percentile summaries with a bootstrap CI for p95, and significance of a change.
+"""Latency statistics: percentile summaries with a distribution-free p95 interval, and change between samples.
 
 All times are milliseconds. Percentiles use one method everywhere (``PERCENTILE_METHOD``) so a reader can
-recompute any number from the raw samples kept in ``run.json``. Confidence intervals come from the
-percentile bootstrap: it makes no assumption about the shape of latency distributions (skewed, heavy
-tailed, often multi-modal), and it is seeded, so the same samples always give the same interval.
+recompute any number from the raw samples kept in ``run.json``.
+
+The p95 interval of a summary is built from order statistics (``p95_interval``): the number of samples
+below the true p95 is Binomial(n, 0.95), whatever the latency distribution, so two ranks chosen from that
+binomial bound the p95 with at least the stated confidence. The price of making no assumption is that
+small n cannot bound a tail: with fewer than ``MIN_SAMPLES_FOR_P95_UPPER`` samples even the largest one
+is below the true p95 too often to serve as an upper bound, and the interval says "unbounded" instead of
+printing a number.
+
+``compare_samples`` (a seeded percentile-bootstrap CI of a ratio) describes strategy comparisons; the gate
+of a baseline-vs-candidate comparison is in ``harness.gate``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats as scipy_stats
 
 PERCENTILE_METHOD = "linear interpolation (Hyndman-Fan type 7)"
 _NUMPY_METHOD = "linear"  # numpy's name for Hyndman-Fan type 7 (its default, stated explicitly)
@@ -29,6 +38,14 @@ NO_DIFFERENCE: Verdict = "no significant difference"
 _METRIC_Q: dict[str, float] = {"p50": 50.0, "p95": 95.0}
 
 
+def _min_samples_for_upper(q: float, confidence: float) -> int:
+    """The smallest n whose largest sample bounds the q-quantile from above: q**n <= (1 - confidence) / 2."""
+    return int(np.ceil(np.log((1.0 - confidence) / 2.0) / np.log(q)))
+
+
+MIN_SAMPLES_FOR_P95_UPPER = _min_samples_for_upper(0.95, CONFIDENCE)  # 72 at 95% confidence
+
+
 @dataclass(frozen=True)
 class Summary:
     """Descriptive statistics of one query's timed executions, in milliseconds."""
@@ -41,29 +58,53 @@ class Summary:
     max: float
     mean: float
     stddev: float
-    p95_ci_low: float
-    p95_ci_high: float
+    p95_ci_low: float | None  # None: too few samples to bound p95 from below at CONFIDENCE
+    p95_ci_high: float | None  # None: too few samples to bound p95 from above (n < MIN_SAMPLES_FOR_P95_UPPER)
     unit: str = "ms"
 
-    def as_dict(self) -> dict[str, float | int | str]:
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
 
+    def p95_ci_text(self, fmt: Callable[[float], str] = lambda v: f"{v:.2f}") -> str:
+        """ "[1.20, 3.40]", or "[1.20, unbounded]" where n cannot bound p95 from above."""
+        low = "unbounded" if self.p95_ci_low is None else fmt(self.p95_ci_low)
+        high = "unbounded" if self.p95_ci_high is None else fmt(self.p95_ci_high)
+        return f"[{low}, {high}]"
 
-def summarize(samples_ms: Sequence[float], *, seed: int = 0, resamples: int = DEFAULT_RESAMPLES) -> Summary:
-    """Summarise timings; ``stddev`` is the sample standard deviation (n-1), 0 for a single sample.
 
-    For fewer than two samples there is nothing to resample, so the p95 CI collapses to the point value.
-    The bootstrap CI of a tail percentile is too narrow on few samples (a resample never exceeds the
-    largest value seen): measured on lognormal latencies it covers the true p95 ~77% of the time at
-    n=30, ~84% at n=100 and ~94% at n=300. Reports should show n next to the interval.
+def p95_interval(samples_ms: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float | None, float | None]:
+    """A distribution-free two-sided interval for the 95th percentile, from order statistics.
+
+    The count of samples below the true p95 is Binomial(n, 0.95) for any continuous distribution; the
+    bounds are the order statistics at the binomial's (1 - confidence) / 2 and (1 + confidence) / 2
+    quantiles, so coverage is at least ``confidence``. A side that n cannot bound is None.
     """
+    return quantile_interval(samples_ms, 0.95, confidence)
+
+
+def quantile_interval(
+    samples_ms: Sequence[float], q: float, confidence: float = CONFIDENCE
+) -> tuple[float | None, float | None]:
+    """:func:`p95_interval` for any quantile ``q`` in (0, 1)."""
+    x = np.sort(_as_array(samples_ms))
+    n, tail = x.size, (1.0 - confidence) / 2.0
+    binom = scipy_stats.binom(n, q)
+    # lower rank l (1-based): the largest with P(Bin <= l - 1) <= tail, i.e. P(X_(l) <= true q) >= 1 - tail
+    k = int(binom.ppf(tail))
+    if binom.cdf(k) > tail:
+        k -= 1
+    low = float(x[k]) if k >= 0 else None  # x[k] is X_(k+1) = X_(l)
+    # upper rank u: the smallest with P(Bin <= u - 1) >= 1 - tail; it exists only when u <= n
+    u = int(binom.ppf(1.0 - tail)) + 1
+    high = float(x[u - 1]) if u <= n else None
+    return low, high
+
+
+def summarize(samples_ms: Sequence[float]) -> Summary:
+    """Summarise timings; ``stddev`` is the sample standard deviation (n-1), 0 for a single sample."""
     x = _as_array(samples_ms)
     p50, p95, p99 = np.percentile(x, [50.0, 95.0, 99.0], method=_NUMPY_METHOD)
-    if x.size < 2:
-        low = high = float(p95)
-    else:
-        boot = _bootstrap_percentile(x, 95.0, np.random.default_rng(seed), resamples)
-        low, high = _interval(boot)
+    low, high = p95_interval(x)
     return Summary(
         n=int(x.size),
         min=float(x.min()),
@@ -174,22 +215,6 @@ def compare_samples(
         n_candidate=int(c.size),
         min_effect=min_effect,
     )
-
-
-def regressed(comparison: Comparison, max_regression: float) -> bool:
-    """True when the candidate is significantly slower (verdict "slower": the 95% CI of the ratio lies
-    above 1 and the change clears ``min_effect``) *and* its estimated slowdown, the point ratio, exceeds
-    1 + ``max_regression`` (a fraction: 0.10 for 10%).
-
-    Why the point ratio and not the CI's lower bound: with no real change, a false alarm already needs
-    the CI to exclude 1 (a 2.5% one-sided error), whatever the threshold. Requiring the lower bound to
-    clear the threshold as well would mostly buy missed regressions — a real 2x slowdown measured with
-    30 noisy samples can have a CI like [1.05, 3.0] and would pass the gate. A slowdown close to the
-    threshold may go either way from run to run; the report shows the CI so a reader sees why.
-    """
-    if max_regression < 0:
-        raise ValueError("max_regression must be >= 0 (a fraction, e.g. 0.10 for 10%)")
-    return comparison.verdict == "slower" and comparison.ratio > 1.0 + max_regression
 
 
 def cliffs_delta(base: Sequence[float], cand: Sequence[float]) -> float:

@@ -206,13 +206,16 @@ class Workload:
                 "numbers do not belong to its fingerprint; find what wrote (pg_stat_user_tables) and run again"
             )
 
-    def draws(self, manifest: Manifest | None, count: int, reader_dsn: str = "") -> dict[str, list[dict[str, Any]]]:
-        """``count`` parameter sets per query, from each query's own stream (``query_seed``), anchored on the
-        data's anchor: the same sets on every run, whatever else is selected. ``sql`` draws are the user's
-        SQL too, so they run as the measuring role (``reader_dsn``) when one is given."""
+    def draws(
+        self, manifest: Manifest | None, count: int, reader_dsn: str = "", queries: Sequence[Query] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """``count`` parameter sets per query (default: the catalog's), from each query's own stream
+        (``query_seed``), anchored on the data's anchor: the same sets on every run, whatever else is selected.
+        ``sql`` draws are the user's SQL too, so they run as the measuring role (``reader_dsn``) when given."""
         with connect(reader_dsn or self.dsn) as conn:
             sampler = ParamSampler(conn, anchor_of(manifest), self.seed)
-            return {q.name: sampler.draw_sets(q, count, query_seed(self.seed, q)) for q in self.catalog.queries}
+            chosen = self.catalog.queries if queries is None else queries
+            return {q.name: sampler.draw_sets(q, count, query_seed(self.seed, q)) for q in chosen}
 
 
 def _identity(manifest: Manifest | None) -> tuple[str, str, str] | None:

@@ -5,6 +5,7 @@ alarms and power), and what-if rendering from stored plans. No database: these o
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +67,15 @@ def test_a_planted_slowdown_is_caught_on_the_right_query() -> None:
     caught = wrong = 0
     for _ in range(TRIALS // 3):
         base = saved_run("base", {"same": latencies(rng), "slowed": latencies(rng)})
-        cand = saved_run("cand", {"same": latencies(rng), "slowed": latencies(rng, scale=1.8)})
+        # 5 → 75 ms against a 100 ms budget: a time-only change between separate runs must pass half of it
+        cand = saved_run("cand", {"same": latencies(rng), "slowed": latencies(rng, scale=15.0)})
         comparison = compare_runs(base, cand, max_regression=0.10)
         names = {q.name for q in comparison.regressions}
         caught += "slowed" in names
         wrong += "same" in names
     assert caught / (TRIALS // 3) >= 0.9
+    reported = compare_runs(saved_run("b", {"q": latencies(rng)}), saved_run("c", {"q": latencies(rng, scale=1.8)}))
+    assert reported.exit_code == 0 and "time-only change between separate runs" in reported.queries[0].decision.notes[0]
     assert wrong / (TRIALS // 3) <= 0.1
 
 
@@ -83,3 +87,33 @@ def test_what_if_output_says_it_is_an_estimate() -> None:
     text = render_what_if_text([result])
     assert text.startswith("ESTIMATES ONLY: what-if figures are planner cost estimates")
     assert "by_user" in text and f"{result.cost_ratio:.2f}x" in text and after.indexes_used[0] in text
+
+
+def test_a_schema_1_run_json_still_reads_and_compares_on_timings_only(tmp_path: Path) -> None:
+    from harness.results import load_run
+
+    rng = np.random.default_rng(3)
+    old = {
+        "schema_version": 1,
+        "run_id": "old",
+        "complete": True,
+        "environment": asdict(ENVIRONMENT),
+        "queries": [
+            {
+                "name": "q",
+                "budget_ms": 100.0,
+                "samples_ms": list(latencies(rng)),
+                "summary": None,
+                "plan": None,
+                "verdict": {"status": "pass"},
+                "error": None,
+            }
+        ],
+    }
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    base = load_run(tmp_path / "run.json")
+    assert base.queries["q"].work is None and base.queries["q"].draws_digest == ""
+    comparison = compare_runs(base, saved_run("cand", {"q": latencies(rng)}))
+    assert comparison.exit_code == 0 and comparison.queries[0].decision.work.status == "unknown"
+    assert any("no work metrics on one side" in w for w in comparison.warnings)
+    assert any("not paired by draw" in w for w in comparison.warnings)

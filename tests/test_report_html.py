@@ -131,7 +131,7 @@ def test_summary_table_row_per_query_with_values(mixed_page: str) -> None:
     rows = re.findall(r"<tr><td>.*?</tr>", table)
     assert len(rows) == 3
     assert f">{fast.n}<" in rows[0]
-    assert f"{format_ms(fast.p95)} [{format_ms(fast.p95_ci_low)}, {format_ms(fast.p95_ci_high)}]" in rows[0]
+    assert f"{format_ms(fast.p95)} {fast.p95_ci_text(format_ms)}" in rows[0]
     assert '<span class="badge pass">pass</span>' in rows[0] and "events_pkey" in rows[0]
     assert '<span class="badge fail">fail</span>' in rows[1]
     assert '<span class="failure">p95 760 ms &gt; budget 500 ms</span><br>seq scan on large table' in rows[1]

@@ -61,7 +61,7 @@ def test_reference_catalog_passes_on_test_tier_and_writes_every_report(tmp_path,
     report = _reports(tmp_path)
     assert {"run.json", "summary.md", "junit.xml", "report.html"} <= {p.name for p in report.iterdir()}
     run = json.loads((report / "run.json").read_text())
-    assert run["schema_version"] == 1 and run["complete"] is True and run["status"] in ("pass", "warn")
+    assert run["schema_version"] == 2 and run["complete"] is True and run["status"] in ("pass", "warn")
     env = run["environment"]
     assert env["tier"] == "test" and env["seed"] == 42 and env["postgres_major"] >= 15
     assert env["data_checksum"] and env["settings"]["jit"] == "off"

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from harness.stats import (
+    MIN_SAMPLES_FOR_P95_UPPER,
     PERCENTILE_METHOD,
     Summary,
     cliffs_delta,
     compare_samples,
-    regressed,
+    p95_interval,
     summarize,
 )
 
@@ -46,10 +47,23 @@ def test_percentiles_match_numpy_on_skewed_samples() -> None:
     assert s.p95_ci_low < s.p95 < s.p95_ci_high
 
 
-def test_single_sample_has_a_degenerate_interval() -> None:
+def test_too_few_samples_cannot_bound_p95_and_say_so() -> None:
     s = summarize([4.2])
-    assert s.p95 == s.p95_ci_low == s.p95_ci_high == 4.2
+    assert s.p95 == 4.2 and s.p95_ci_low is None and s.p95_ci_high is None
+    assert s.p95_ci_text() == "[unbounded, unbounded]"
     assert s.stddev == 0.0
+    thirty = summarize(lognormal(1, 30))
+    assert thirty.p95_ci_low is not None and thirty.p95_ci_high is None  # bounded from below only
+    assert thirty.p95_ci_text().endswith(", unbounded]")
+    assert MIN_SAMPLES_FOR_P95_UPPER == 72  # 0.95**72 < 2.5% <= 0.95**71
+    assert summarize(lognormal(1, 71)).p95_ci_high is None
+    assert summarize(lognormal(1, 72)).p95_ci_high is not None
+
+
+def test_p95_interval_ranks_by_hand() -> None:
+    # n = 100: P(Bin(100, .95) <= 90) = 0.0282 > 2.5% and P(<= 89) = 0.0115, so the lower bound is X_(90);
+    # P(<= 98) = 0.963 and P(<= 99) = 0.994, so the upper bound is X_(100).
+    assert p95_interval(np.arange(1.0, 101.0)) == (90.0, 100.0)
 
 
 def test_rejects_no_samples_and_non_finite_values() -> None:
@@ -59,27 +73,33 @@ def test_rejects_no_samples_and_non_finite_values() -> None:
         summarize([1.0, float("nan")])
 
 
-def test_same_seed_same_interval_other_seed_other_interval() -> None:
-    x = lognormal(11, 200)
-    assert summarize(x, seed=7) == summarize(x, seed=7)
-    intervals = {(s.p95_ci_low, s.p95_ci_high) for s in (summarize(x, seed=seed) for seed in range(5))}
-    assert len(intervals) > 1
-
-
 def test_as_dict_names_every_field_and_the_unit() -> None:
     d = summarize([1.0, 2.0, 3.0]).as_dict()
     assert d["unit"] == "ms"
     assert Summary(**d) == summarize([1.0, 2.0, 3.0])
 
 
-def test_p95_interval_covers_the_true_p95_of_a_lognormal() -> None:
+@pytest.mark.parametrize("n", [72, 100, 300])
+def test_p95_interval_covers_the_true_p95_at_least_nominally(n: int) -> None:
+    # Order statistics make coverage >= 95% for any continuous distribution; measured here on lognormal
+    # latencies over 2,000 seeded trials (standard error ~0.5%, tolerance 1%).
     true_p95 = math.exp(0.5 * Z95)
-    trials = 200
+    trials = 2000
+    rng = np.random.default_rng(n)
     covered = 0
-    for trial in range(trials):
-        s = summarize(lognormal(1000 + trial, 300), seed=trial, resamples=1000)
-        covered += s.p95_ci_low <= true_p95 <= s.p95_ci_high
-    assert covered / trials >= 0.90
+    for _ in range(trials):
+        low, high = p95_interval(rng.lognormal(0.0, 0.5, n))
+        assert low is not None and high is not None
+        covered += low <= true_p95 <= high
+    assert covered / trials >= 0.94
+
+
+def test_p95_lower_bound_alone_holds_at_n_30() -> None:
+    # At n = 30 only the lower bound exists; it must fall below the true p95 at least 97.5% of the time.
+    true_p95 = math.exp(0.5 * Z95)
+    rng = np.random.default_rng(30)
+    below = sum(p95_interval(rng.lognormal(0.0, 0.5, 30))[0] <= true_p95 for _ in range(2000))  # type: ignore[operator]
+    assert below / 2000 >= 0.965
 
 
 def test_summarize_is_fast_for_a_thousand_samples() -> None:
@@ -97,15 +117,13 @@ def test_summarize_is_fast_for_a_thousand_samples() -> None:
 
 def test_identical_distributions_rarely_called_different() -> None:
     trials = 200
-    calls = regressions = 0
+    calls = 0
     for trial in range(trials):
         rng = np.random.default_rng(5000 + trial)
         base, cand = rng.lognormal(0, 0.5, 100), rng.lognormal(0, 0.5, 100)
         c = compare_samples(base, cand, seed=trial, resamples=1000)
         calls += c.significant
-        regressions += regressed(c, 0.10)
     assert calls / trials <= 0.05
-    assert regressions / trials <= 0.025
 
 
 def test_a_2x_slowdown_is_always_detected() -> None:
@@ -114,7 +132,6 @@ def test_a_2x_slowdown_is_always_detected() -> None:
         base, cand = lognormal(2 * trial, 30, sigma=0.25), lognormal(2 * trial + 1, 30, sigma=0.25, scale=2.0)
         c = compare_samples(base, cand, seed=trial, resamples=1000)
         assert c.verdict == "slower", (trial, c)
-        assert regressed(c, 0.10)
     c = compare_samples(lognormal(1, 300, sigma=0.25), lognormal(2, 300, sigma=0.25, scale=2.0))
     assert c.ci_low < 2.0 < c.ci_high
     assert 1.7 < c.ratio < 2.3
@@ -127,7 +144,6 @@ def test_a_2x_speedup_is_faster_and_not_a_regression() -> None:
     assert c.verdict == "faster"
     assert c.ci_high < 1.0
     assert c.cliffs_delta < -0.474
-    assert not regressed(c, 0.0)
 
 
 def test_a_tiny_but_certain_shift_is_below_the_practical_floor() -> None:
@@ -142,17 +158,11 @@ def test_a_tiny_but_certain_shift_is_below_the_practical_floor() -> None:
     assert compare_samples(base, cand).ratio == pytest.approx(1.02, abs=0.005)
 
 
-def test_regression_needs_significance_and_a_slowdown_beyond_the_threshold() -> None:
+def test_a_large_point_change_the_ci_cannot_tell_from_noise_is_no_difference() -> None:
     c = compare_samples(lognormal(1, 300, sigma=0.2), lognormal(2, 300, sigma=0.2, scale=1.3))
     assert c.verdict == "slower" and 1.2 < c.ratio < 1.4
-    assert regressed(c, 0.10)
-    assert not regressed(c, 0.50)  # slower, but by less than +50%
-    # A large point change that the CI cannot tell from noise is not a regression.
     noisy = compare_samples(lognormal(0, 20, sigma=1.0), lognormal(100, 20, sigma=1.0, scale=1.3))
-    assert noisy.ratio > 1.1 and noisy.ci_low < 1.0
-    assert not regressed(noisy, 0.10)
-    with pytest.raises(ValueError, match="fraction"):
-        regressed(c, -0.1)
+    assert noisy.ratio > 1.1 and noisy.ci_low < 1.0 and noisy.verdict == "no significant difference"
 
 
 def test_comparison_is_deterministic_per_seed() -> None:

@@ -22,7 +22,7 @@ from harness.load.results import LoadOptions
 from harness.load.runner import LoadSnapshot, snapshot, validate
 from harness.measure import MeasureOptions
 from harness.report.json_report import render_json
-from harness.results import RunResult, load_run
+from harness.results import SCHEMA_VERSION, RunResult, load_run
 from harness.run import RunOptions, run
 from harness.seed import Manifest
 from harness.seed.loader import generator_versions
@@ -159,7 +159,7 @@ def test_a_tier_given_by_path_is_not_reseeded_but_an_edited_tier_file_is(tmp_pat
     assert f"the tier file {tier_file} changed since the data was seeded" in edited.stderr
     assert seeded()["row_counts"]["behavior_logs"] == 450
     report = json.loads(next((tmp_path / "r").glob("*/run.json")).read_text())
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == SCHEMA_VERSION
 
 
 def test_unseeded_data_is_anchored_on_the_utc_date(fresh_dsn: str) -> None:
@@ -205,7 +205,7 @@ def test_from_dict_ignores_fields_a_newer_writer_adds(tmp_path: Path, fresh_dsn:
     result = harness.run(queries_dir=catalog(tmp_path), iterations=2, warmup=0, allow_few_samples=True, dsn=fresh_dsn)
     data = result.as_dict()
     data["environment"]["work_metrics"] = {"buffers": True}
-    data["queries"][0]["work"] = {"shared_hit": 3}
+    data["queries"][0]["energy"] = {"joules": 3}
     data["queries"][0]["summary"]["p90"] = 1.0
     back = RunResult.from_dict(data)
     assert back.environment == result.environment and back.queries[0].summary == result.queries[0].summary

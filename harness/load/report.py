@@ -116,7 +116,7 @@ def _row(q: LoadQueryResult, bold: bool = False) -> str:
         str(q.requests),
         f"{q.failures} ({q.failure_rate:.1%})" if q.failures else "0",
         f"{s.p50:.2f}" if s else "–",
-        f"{s.p95:.2f} [{s.p95_ci_low:.2f}, {s.p95_ci_high:.2f}]" if s else "–",
+        f"{s.p95:.2f} {s.p95_ci_text()}" if s else "–",
         f"{s.p99:.2f}" if s else "–",
         f"{q.budget_ms:g}" if q.budget_ms is not None else "–",
         STATUS_MARK[q.status],

@@ -30,13 +30,12 @@ from harness.load.results import LoadOptions, LoadQueryResult, LoadResult
 from harness.load.samples import QuerySamples, read_samples, timeline
 from harness.measure import MIN_SAMPLES_FOR_P95
 from harness.roles import Access, measuring_warning
-from harness.stats import DEFAULT_RESAMPLES, Summary, summarize
+from harness.stats import summarize
 from harness.workload import Workload, check_run_id, incomplete_reason, now_iso, run_id
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 TICK_S = 1.0  # progress snapshots: Locust rewrites its stats CSV every second
 STARTUP_ALLOWANCE_S = 60.0  # locust start-up, the green check, and stopping, on top of the run time
-_BOOTSTRAP_VALUES = 20_000 * DEFAULT_RESAMPLES  # bootstrap work cap per query: fewer resamples for huge n
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
@@ -311,7 +310,7 @@ def _collect(result: LoadResult, catalog: Catalog, samples: dict[str, QuerySampl
 def _judge(
     name: str, weight: int, budget: float | None, samples: QuerySamples, duration: float, options: LoadOptions
 ) -> LoadQueryResult:
-    summary = _summary(samples.ms, options.seed) if samples.ms else None
+    summary = summarize(samples.ms) if samples.ms else None
     reasons: list[str] = []
     warnings: list[str] = []
     if summary is not None and budget is not None and summary.p95 > budget:
@@ -347,9 +346,3 @@ def _judge(
         status=status,
         reasons=tuple(reasons + warnings),
     )
-
-
-def _summary(samples_ms: list[float], seed: int) -> Summary:
-    """harness.stats' summary; fewer bootstrap resamples on very many samples (the CI is narrow there)."""
-    resamples = max(200, min(DEFAULT_RESAMPLES, _BOOTSTRAP_VALUES // len(samples_ms)))
-    return summarize(samples_ms, seed=seed, resamples=resamples)

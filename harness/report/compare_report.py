@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from html import escape
@@ -37,7 +36,18 @@ METHOD_NOTE = (
     "'no significant difference' needs the 95% CI of the p95 ratio to exclude 1 and a change of at least 5%; "
     "effect size is Cliff's delta"
 )
+RUNS_METHOD_NOTE = (
+    f"percentiles by {PERCENTILE_METHOD}; p95 intervals from order statistics (distribution-free, 95%). "
+    "Gate: work per call first (shared buffers, temp blocks); then a one-sided timing test (Wilcoxon "
+    "signed-rank paired by draw, or Mann-Whitney U when the runs timed different draws), Holm-corrected "
+    "across the queries; a timing failure also needs the typical per-draw ratio above --max-regression and "
+    "the slowdown above the floor max(0.5 ms, 1% of the budget)"
+)
 Table = tuple[list[str], list[list[str]]]
+
+
+def _method(comparison: StrategyComparison | RunComparison) -> str:
+    return METHOD_NOTE if isinstance(comparison, StrategyComparison) else RUNS_METHOD_NOTE
 
 
 def write_compare_reports(
@@ -73,7 +83,7 @@ def render_compare_json(comparison: StrategyComparison | RunComparison) -> str:
         "kind": comparison.kind,
         "generated_at": now_iso(),
         "percentile_method": PERCENTILE_METHOD,
-        "method": METHOD_NOTE,
+        "method": _method(comparison),
         "exit_code": comparison.exit_code,
     }
     body = _strategies_json(comparison) if isinstance(comparison, StrategyComparison) else _runs_json(comparison)
@@ -122,32 +132,54 @@ def _runs_json(c: RunComparison) -> dict[str, Any]:
         "base": {"path": c.base_path, "run_id": c.base_run_id, "strategy": c.base_strategy},
         "candidate": {"path": c.cand_path, "run_id": c.cand_run_id, "strategy": c.cand_strategy},
         "max_regression": c.max_regression,
+        "gate": asdict(c.gate),
         "mismatches": [asdict(m) for m in c.mismatches],
         "warnings": list(c.warnings),
         "headlines": headlines(c),
         "queries": [
             {
                 "name": q.name,
+                "status": q.decision.status,
                 "verdict": q.verdict,
                 "regressed": q.regressed,
                 "headline": q.headline(),
-                "p50": q.p50.as_dict() if q.p50 else None,
-                "p95": q.p95.as_dict() if q.p95 else None,
-                "plan_changes": list(q.plan_changes),
+                "reasons": list(q.decision.reasons),
+                "warnings": list(q.decision.warnings),
+                "notes": list(q.decision.notes),
+                "floor_ms": q.decision.floor_ms,
+                "timing": asdict(q.decision.timing) if q.decision.timing else None,
+                "work": _work_json(q),
+                "base_summary": q.base_summary.as_dict() if q.base_summary else None,
+                "cand_summary": q.cand_summary.as_dict() if q.cand_summary else None,
+                "plan_changes": [str(change) for change in q.plan_changes],
                 "base_indexes": list(q.base_indexes),
                 "cand_indexes": list(q.cand_indexes),
-                "problem": q.problem,
             }
             for q in c.queries
         ],
         "only_in_base": list(c.only_in_base),
         "only_in_candidate": list(c.only_in_cand),
+        "design": asdict(c.design) if c.design else None,
+    }
+
+
+def _work_json(q: Any) -> dict[str, Any]:
+    w = q.decision.work
+    return {
+        "status": w.status,
+        "sources": list(w.sources),
+        "changes": [{**asdict(c), "text": str(c)} for c in w.changes],
+        "regressions": [str(c) for c in w.regressions],
+        "draws_with_other_plan": w.draws_with_other_plan,
+        "draws_compared": w.draws_compared,
     }
 
 
 def headlines(c: RunComparison) -> list[str]:
     """The sentences a reviewer reads first: regressions, then improvements, else that nothing changed."""
     lines = [f"REGRESSION: {q.headline()}" for q in c.regressions]
+    lines += [f"warning: {q.name}: {w}" for q in c.queries if not q.regressed for w in q.decision.warnings]
+    lines += [f"reported: {q.name}: {n}" for q in c.queries if not q.regressed for n in q.decision.notes]
     lines += [f"improvement: {q.headline()}" for q in c.improvements]
     if not lines:
         lines.append(f"no query got significantly slower or faster ({len(c.queries)} compared)")
@@ -167,7 +199,7 @@ def _latency_table(c: StrategyComparison) -> Table:
             s = m.summary
             v = c.verdict(name, strategy)
             p50 = format_ms(s.p50) if s else "–"
-            p95 = f"{format_ms(s.p95)} [{format_ms(s.p95_ci_low)}, {format_ms(s.p95_ci_high)}]" if s else "–"
+            p95 = f"{format_ms(s.p95)} {s.p95_ci_text(format_ms)}" if s else "–"
             if strategy == c.reference:
                 ratio, verdict, effect = "reference", "", ""
             elif v is None:
@@ -207,27 +239,49 @@ def _incomplete_banner(c: StrategyComparison) -> str | None:
 
 
 def _runs_table(c: RunComparison) -> Table:
-    headers = ["query", "Δp50 [95% CI]", "Δp95 [95% CI]", "verdict", "Cliff's δ", "plan changes"]
+    headers = ["query", "p50 ms", "p95 ms [95% CI]", "shared buffers / call", "timing test", "verdict", "plan"]
     rows = []
     for q in c.queries:
-        if q.p50 is None or q.p95 is None:
-            rows.append([q.name, "–", "–", "REGRESSED" if q.regressed else "not compared", "", q.problem or ""])
-            continue
-        verdict = q.verdict + (f" — REGRESSED (> {c.max_regression:.0%})" if q.regressed else "")
+        d = q.decision
+        t = d.timing
+        test = (
+            "–"
+            if t is None
+            else f"ratio {t.ratio:.2f}, Holm p={_p(t.p_slower_holm)} ({'paired' if t.paired else 'unpaired'})"
+        )
+        status = {"fail": "FAIL", "warn": "warn", "pass": "pass"}[d.status]
         rows.append([
-            q.name, _delta(q.p50), _delta(q.p95), verdict,
-            f"{q.p95.cliffs_delta:+.2f} ({q.p95.effect_magnitude})", "; ".join(q.plan_changes) or "same plan",
+            q.name,
+            _arrow(q.base_summary.p50 if q.base_summary else None, q.cand_summary.p50 if q.cand_summary else None),
+            _p95_cell(q),
+            _buffers_cell(q),
+            test,
+            f"{status}: {d.timing_verdict}",
+            "; ".join(map(str, q.plan_changes)) or "same plan",
         ])  # fmt: skip
     return headers, rows
 
 
-def _delta(comparison: Any) -> str:
-    change = comparison.change_pct
-    low, high = (comparison.ci_low - 1) * 100, (comparison.ci_high - 1) * 100
-    return (
-        f"{format_ms(comparison.baseline)} → {format_ms(comparison.candidate)} ms "
-        f"({change:+.0f}% [{low:+.0f}%, {high:+.0f}%])"
-    )
+def _arrow(base: float | None, cand: float | None) -> str:
+    return f"{'–' if base is None else format_ms(base)} → {'–' if cand is None else format_ms(cand)}"
+
+
+def _p95_cell(q: Any) -> str:
+    b, c = q.base_summary, q.cand_summary
+    side = [f"{format_ms(s.p95)} {s.p95_ci_text(format_ms)}" if s else "–" for s in (b, c)]
+    return " → ".join(side)
+
+
+def _buffers_cell(q: Any) -> str:
+    w = q.decision.work
+    if w.status == "unknown":
+        return "not recorded"
+    change = next((ch for ch in w.changes if ch.metric == "shared_blks"), None)
+    return str(change).removeprefix("shared buffers per call ") if change else "unchanged"
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
 
 
 def format_bytes(size: int) -> str:
@@ -251,7 +305,7 @@ def render_compare_text(comparison: StrategyComparison | RunComparison) -> str:
         lines += _text_table(*_latency_table(comparison))
         lines += ["", *_text_table(*_cost_table(comparison)), "", _restored_note(comparison)]
     else:
-        lines += [_runs_title(comparison), ""]
+        lines += [_runs_title(comparison), *design_lines(comparison), ""]
         lines += _text_table(*_runs_table(comparison))
         lines += ["", *headlines(comparison), *_only_in(comparison)]
     return "\n".join(lines) + "\n"
@@ -288,17 +342,38 @@ def _runs_title(c: RunComparison) -> str:
     gate = "FAIL" if c.exit_code else "PASS"
     return (
         f"{gate}: candidate {c.cand_run_id} ({c.cand_strategy}) vs base {c.base_run_id} ({c.base_strategy}), "
-        f"gate: p95 significantly slower by more than {c.max_regression:.0%}"
+        f"gate: work per call +{c.gate.max_work_regression:.0%}, or significantly slower (family-wise "
+        f"alpha {c.gate.alpha:g}) by more than {c.max_regression:.0%} and the floor"
     )
 
 
 def _only_in(c: RunComparison) -> list[str]:
+    removed, added = ("removed: ", "added: ") if c.design else ("", "")
     lines = []
     if c.only_in_base:
-        lines.append(f"only in base (not compared): {', '.join(c.only_in_base)}")
+        lines.append(f"{removed}only in base (not compared): {', '.join(c.only_in_base)}")
     if c.only_in_cand:
-        lines.append(f"only in candidate (not compared): {', '.join(c.only_in_cand)}")
+        lines.append(f"{added}only in candidate (not compared): {', '.join(c.only_in_cand)}")
     return lines
+
+
+def design_lines(c: RunComparison) -> list[str]:
+    """How an A/B comparison was measured: what against what, rounds, n per side, pairing, the test."""
+    d = c.design
+    if d is None:
+        return []
+    paired = f"{len(d.paired)} of {len(d.paired) + len(d.unpaired)} queries paired by draw"
+    if d.unpaired:
+        paired += f" (unpaired, different parameters: {', '.join(d.unpaired)})"
+    alpha = f"family-wise α = {d.family_alpha:g} over the catalog" if d.family_alpha is not None else (
+        "no family-wise control")  # fmt: skip
+    return [
+        f"design: base {d.base} vs candidate {d.candidate}, interleaved on one server with the same data and draws",
+        f"design: {d.rounds} rounds, n = {d.iterations} timed runs per query and side, {d.warmup} warm-up runs "
+        f"per round; order {d.order}",
+        f"design: indexes: {d.indexes}",
+        f"design: {paired}; test: {d.test}; {alpha}; wall time {d.wall_s:.1f} s",
+    ]
 
 
 def render_what_if_text(results: Sequence[WhatIf]) -> str:
@@ -337,7 +412,8 @@ def render_compare_markdown(comparison: StrategyComparison | RunComparison) -> s
         lines += [f"- {h}" for h in headlines(comparison)] + [""]
         lines += [*_md_table(*_runs_table(comparison)), ""]
         lines += [f"- {line}" for line in _only_in(comparison)]
-    lines += [f"<sub>{METHOD_NOTE}.</sub>"]
+        lines += ["", *(f"- {line.removeprefix('design: ')}" for line in design_lines(comparison))]
+    lines += [f"<sub>{_method(comparison)}.</sub>"]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -368,7 +444,7 @@ def compare_figures(comparison: StrategyComparison | RunComparison) -> dict[str,
         if any(cost.build_s is not None for cost in comparison.costs):
             figures["compare_costs.png"] = strategy_costs_png(comparison)
         return figures
-    if not any(q.p95 for q in comparison.queries):
+    if not any(q.decision.timing for q in comparison.queries):
         return {}
     return {"compare_ratios.png": run_ratios_png(comparison)}
 
@@ -384,7 +460,7 @@ def strategy_p95_png(c: StrategyComparison) -> bytes:
         for m in c.measurements
         if m.summary
         for v in (m.summary.p95, m.summary.p95_ci_low, m.summary.p95_ci_high)
-        if v > 0
+        if v is not None and v > 0
     ]
     log = bool(values) and max(values) / min(values) > LOG_SCALE_RATIO
     for j, strategy in enumerate(c.strategies):
@@ -395,8 +471,8 @@ def strategy_p95_png(c: StrategyComparison) -> bytes:
                 continue
             xs.append(i - 0.4 + width * (j + 0.5))
             heights.append(s.p95)
-            lows.append(max(s.p95 - s.p95_ci_low, 0.0))
-            highs.append(max(s.p95_ci_high - s.p95, 0.0))
+            lows.append(max(s.p95 - s.p95_ci_low, 0.0) if s.p95_ci_low is not None else 0.0)
+            highs.append(max(s.p95_ci_high - s.p95, 0.0) if s.p95_ci_high is not None else 0.0)
         color = STRATEGY_COLORS[j % len(STRATEGY_COLORS)]
         ax.bar(xs, heights, width=width * 0.92, color=color, label=strategy, alpha=0.9)
         ax.errorbar(xs, heights, yerr=[lows, highs], fmt="none", ecolor="#212121", elinewidth=1, capsize=2)
@@ -406,7 +482,7 @@ def strategy_p95_png(c: StrategyComparison) -> bytes:
     tilt = n_q > 4
     ax.set_xticks(np.arange(n_q), labels=list(c.queries), fontsize=8, rotation=20 if tilt else 0,
                   ha="right" if tilt else "center")  # fmt: skip
-    ax.set_ylabel("p95 latency (ms), whisker = 95% CI", fontsize=8)
+    ax.set_ylabel("p95 latency (ms), whisker = 95% CI (where n bounds it)", fontsize=8)
     ax.set_title("p95 per query and strategy", fontsize=10, loc="left")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, frameon=False, ncol=min(n_s, 4))
@@ -442,25 +518,24 @@ def strategy_costs_png(c: StrategyComparison) -> bytes:
 
 
 def run_ratios_png(c: RunComparison) -> bytes:
-    """One row per query: candidate/base p95 ratio with its 95% CI, the 1.0 line and the regression limit."""
-    compared = [q for q in c.queries if q.p95 is not None]
+    """One row per query: the typical per-draw ratio candidate / base, the 1.0 line and the regression limit."""
+    compared = [q for q in c.queries if q.decision.timing is not None]
     fig = Figure(figsize=(6, 0.9 + 0.32 * len(compared)), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     for row, q in enumerate(compared):
-        p95 = q.p95
-        assert p95 is not None
-        color = VERDICT_COLORS[p95.verdict]
-        whisker = [[max(p95.ratio - p95.ci_low, 0)], [max(p95.ci_high - p95.ratio, 0)]]
-        ax.errorbar(p95.ratio, row, xerr=whisker, fmt="o", color=color, ecolor=color, capsize=3, markersize=5)
+        t = q.decision.timing
+        assert t is not None
+        color = VERDICT_COLORS.get(q.verdict, "#757575")
+        ax.plot(t.ratio, row, "o", color=color, markersize=5)
     ax.axvline(1.0, color="#212121", linewidth=1)
     ax.axvline(1.0 + c.max_regression, color="#c62828", linestyle="--", linewidth=1,
                label=f"regression limit (+{c.max_regression:.0%})")  # fmt: skip
-    ratios = [v for q in compared if q.p95 for v in (q.p95.ci_low, q.p95.ci_high) if v > 0 and math.isfinite(v)]
+    ratios = [q.decision.timing.ratio for q in compared if q.decision.timing and q.decision.timing.ratio > 0]
     if ratios and max(ratios) / min(ratios) > 8:
         ax.set_xscale("log")
     ax.set_yticks(range(len(compared)), labels=[q.name for q in compared], fontsize=8)
     ax.set_ylim(len(compared) - 0.5, -0.5)
-    ax.set_xlabel("p95 ratio candidate / base (whisker = 95% CI)", fontsize=8)
+    ax.set_xlabel("typical per-draw ratio candidate / base (red: failed the gate)", fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     style_axes(ax)
@@ -508,6 +583,7 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
         body += [_img(png, name) for name, png in figures.items()]
         body += [_html_table(*_runs_table(comparison))]
         body += [f"<p class='small'>{escape(line)}</p>" for line in _only_in(comparison)]
+        body += [f"<p class='small'>{escape(line)}</p>" for line in design_lines(comparison)]
     warnings = [f"<div class='warn'>{escape(w)}</div>" for w in comparison.warnings]
     return "\n".join([
         "<!DOCTYPE html>",
@@ -517,7 +593,7 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
         *top,
         *warnings,
         *body,
-        f"<p class='small'>{escape(METHOD_NOTE)}.</p>",
+        f"<p class='small'>{escape(_method(comparison))}.</p>",
         "</main></body></html>",
     ])  # fmt: skip
 

@@ -154,7 +154,7 @@ def _summary_table(result: RunResult, anchors: list[str]) -> str:
         s = q.summary
         plan = q.measurement.plan
         indexes = ", ".join(plan.indexes_used) if plan else ""
-        p95 = f"{format_ms(s.p95)} [{format_ms(s.p95_ci_low)}, {format_ms(s.p95_ci_high)}]" if s else "—"
+        p95 = f"{format_ms(s.p95)} {s.p95_ci_text(format_ms)}" if s else "—"
         rows.append(
             f'<tr><td><a href="#{anchor}">{escape(q.name)}</a></td>'
             f'<td class="num">{s.n if s else 0}</td>'
@@ -197,10 +197,14 @@ def _query_section(q: QueryResult, anchor: str) -> str:
         parts.append(
             "<h3>Latency</h3>"
             f"<p>n={s.n} · min {format_ms(s.min)} · p50 {format_ms(s.p50)} · "
-            f"<b>p95 {format_ms(s.p95)}</b> [{format_ms(s.p95_ci_low)}, {format_ms(s.p95_ci_high)}] · "
+            f"<b>p95 {format_ms(s.p95)}</b> {s.p95_ci_text(format_ms)} · "
             f"p99 {format_ms(s.p99)} · max {format_ms(s.max)} · mean {format_ms(s.mean)} ± "
             f"{format_ms(s.stddev)} ms</p>"
         )
+        if m.work is not None:
+            shapes = len(set(m.draw_plans))
+            parts.append(f"<h3>Work</h3><p>{escape(m.work.describe())}; {shapes} plan shape"
+                         f"{'s' if shapes != 1 else ''} over {len(m.draw_plans)} draws</p>")  # fmt: skip
         png = latency_distribution_png(m.samples_ms, s.p95, q.budget_ms, f"{q.name} (n={s.n})")
         parts.append(_img(png, f"latency ECDF of {q.name}"))
     if m.params_example:
