@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,11 +94,8 @@ def test_start_status_url_reuse_stop_and_stale_pid_files(home: Path, pg_server: 
     assert postgres_processes(server.data_dir) == []
     assert harness(home, "db", "status").stdout.startswith("stopped")
 
-    # Warm start: the cluster exists, so starting it is quick (in-process: no interpreter start-up).
-    started = time.perf_counter()
+    # Warm start: the cluster exists, so it starts without initdb (its speed is README's figure, not a test).
     dsn = EmbeddedServer(home).ensure_running(persistent=True)
-    warm_s = time.perf_counter() - started
-    assert warm_s < 2.0, f"warm start took {warm_s:.2f} s"
     with psycopg.connect(dsn) as conn:  # the seeded data survived the restart
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (20,)
 

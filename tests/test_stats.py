@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -100,16 +99,6 @@ def test_p95_lower_bound_alone_holds_at_n_30() -> None:
     rng = np.random.default_rng(30)
     below = sum(p95_interval(rng.lognormal(0.0, 0.5, 30))[0] <= true_p95 for _ in range(2000))  # type: ignore[operator]
     assert below / 2000 >= 0.965
-
-
-def test_summarize_is_fast_for_a_thousand_samples() -> None:
-    x = lognormal(5, 1000)
-    best = math.inf
-    for _ in range(5):  # best of five: a busy CI neighbour should not fail this
-        start = time.perf_counter()
-        summarize(x)
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.050
 
 
 # -- compare_samples -------------------------------------------------------------------------------
