@@ -17,13 +17,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from harness import db, paths
-from harness.catalog_ab import DEFAULT_AB_ROUNDS, DEFAULT_AB_WARMUP, compare_catalogs
 from harness.check import run_check
 from harness.compare import (
+    DEFAULT_AB_ROUNDS,
+    DEFAULT_AB_WARMUP,
     DEFAULT_ROUNDS,
+    CompareOptions,
     CompareProgress,
     RunComparison,
     StrategyComparison,
+    compare_catalogs,
     compare_runs,
     compare_strategies,
     parse_max_regression,
@@ -294,16 +297,18 @@ def compare(
     with _database(dsn, pg_bin, read_role) as (target, label, access):
         return compare_strategies(
             target,
-            names,
-            tier=tier,
-            seed=seed,
-            queries_dir=queries_dir,
-            only=only,
-            iterations=iterations,
-            warmup=DEFAULT_WARMUP if warmup is None else warmup,
-            rounds=rounds or DEFAULT_ROUNDS,
-            force=force,
-            progress=progress,
+            CompareOptions(
+                tuple(names),
+                tier=tier,
+                seed=seed,
+                queries_dir=queries_dir,
+                only=tuple(only),
+                iterations=iterations,
+                warmup=DEFAULT_WARMUP if warmup is None else warmup,
+                rounds=rounds or DEFAULT_ROUNDS,
+                force=force,
+            ),
+            progress,
             database_label=label,
             write=_compare_writer(directory),
             access=access,

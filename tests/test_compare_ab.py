@@ -13,10 +13,9 @@ import psycopg
 import pytest
 from conftest import REPO, run_harness
 
-from harness.catalog_ab import compare_catalogs
-from harness.compare import compare_runs
+from harness.compare import compare_catalogs, compare_runs
+from harness.compare.interleave import shuffled
 from harness.errors import ConfigError, InputError
-from harness.interleave import shuffled
 from harness.results import load_run
 from harness.seed import TABLES, seed
 from harness.strategies import existing_indexes, load_strategy

@@ -55,6 +55,14 @@ class Accumulated:
 Block = tuple[Arm, Query]
 
 
+@dataclass(frozen=True)
+class CompareProgress:
+    """Callbacks for a display: a status line, and (done, total, query, arm) after each measurement."""
+
+    message: Callable[[str], None] = lambda text: None
+    measured: Callable[[int, int, str, str], None] = lambda done, total, query, strategy: None
+
+
 def rotated(names: Sequence[str], round_index: int) -> list[str]:
     """Round r visits the strategies starting at the r-th: A B C, B C A, C A B, A B C, ..."""
     shift = round_index % len(names)
@@ -142,21 +150,3 @@ def measure_slice(
         acc.work = measured.work if acc.work is None else acc.work + measured.work
     acc.draw_plans += measured.draw_plans
     acc.plan_shapes.update(measured.plan_shapes)
-
-
-@dataclass(frozen=True)
-class Design:
-    """How an A/B comparison was measured, printed beside its verdicts so a reader can judge them."""
-
-    base: str  # "git ref main (commit 1a2b3c4d)" or the base catalog's folder
-    candidate: str
-    rounds: int
-    iterations: int  # timed executions per query and side (n per side)
-    warmup: int  # untimed executions per query, side and round
-    order: str  # how the sides alternate within a round
-    indexes: str  # whether both sides share the same index definitions
-    paired: tuple[str, ...]  # queries whose two sides used the same draws: samples pair by draw index
-    unpaired: tuple[str, ...]  # queries whose sides declare different parameters: compared as independent
-    test: str  # the statistical test behind the timing verdict
-    family_alpha: float | None  # the false-alarm rate controlled over the whole catalog, when there is one
-    wall_s: float = 0.0

@@ -25,7 +25,17 @@ from harness import paths
 from harness.cache import CacheState, warm_cache
 from harness.catalog import Catalog, Query, load_catalog
 from harness.check import refuse_unrunnable
-from harness.compare import CompareProgress, RunComparison, compare_runs
+from harness.compare.gitref import extract_ref, repository_root
+from harness.compare.interleave import (
+    Accumulated,
+    Arm,
+    Block,
+    CompareProgress,
+    ParamSets,
+    measure_rounds,
+    shuffled,
+)
+from harness.compare.runs import Design, RunComparison, compare_runs
 from harness.config import load_tier
 from harness.db import connect
 from harness.environment import Environment
@@ -39,8 +49,6 @@ from harness.gate import (
     WILCOXON,
     GateOptions,
 )
-from harness.gitref import extract_ref, repository_root
-from harness.interleave import Accumulated, Arm, Block, Design, ParamSets, measure_rounds, shuffled
 from harness.locks import exclusively
 from harness.measure import Measurement, draws_digest
 from harness.report import write_reports
