@@ -37,7 +37,7 @@ from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
 from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
-from harness.report.compare_report import write_compare_reports
+from harness.report.compare import write_compare_reports
 from harness.results import RunResult, load_run
 from harness.roles import Access, access_for
 from harness.run import Progress, RunOptions, selected_catalog

@@ -16,6 +16,7 @@ from harness.environment import Environment
 from harness.errors import InputError
 from harness.measure import Measurement
 from harness.plans import PlanFacts
+from harness.report.export import write_atomically
 from harness.report.json_report import render_json
 from harness.results import QueryResult, RunResult
 from harness.stats import summarize
@@ -64,8 +65,7 @@ def write_imported_run(source: Path, destination: Path) -> Path:
     """Write the imported run.json to ``destination`` (a file, or a folder to hold run.json); its path."""
     target = destination / "run.json" if destination.is_dir() or not destination.suffix else destination
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_json(import_benchmark(source)))
-    return target
+    return write_atomically(target, render_json(import_benchmark(source)))
 
 
 def _query(benchmark: dict[str, Any], source: Path) -> QueryResult:

@@ -29,7 +29,7 @@ from harness.compare.interleave import rotated, round_slices
 from harness.errors import InputError
 from harness.measure import MeasureOptions
 from harness.report import write_reports
-from harness.report.compare_report import render_compare_text, write_compare_reports
+from harness.report.compare import render_compare_text, write_compare_reports
 from harness.results import SavedRun, load_run
 from harness.run import RunOptions, run
 from harness.seed import TABLES, read_manifest, seed

@@ -16,23 +16,31 @@ from matplotlib.figure import Figure
 
 from harness.load.results import LoadQueryResult, LoadResult
 from harness.load.samples import TOTAL, Timeline
-from harness.report.markdown import markdown_heading
+from harness.report.export import Exporter, export
+from harness.report.markdown import STATUS_MARK, markdown_heading
 from harness.report.plots import DPI, figure_png
 from harness.stats import PERCENTILE_METHOD
 
 LOAD_SCHEMA_VERSION = 1
-STATUS_MARK = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ FAIL"}
 MAX_QUERY_LINES = 10  # more queries than this: the figure shows the total only
 
 
+def _timeline_figure(result: LoadResult) -> bytes | None:
+    if result.timeline is None or not result.timeline.bins:
+        return None
+    return timeline_png(result.timeline, result.run_id)
+
+
+LOAD_EXPORTERS: tuple[Exporter[LoadResult], ...] = (
+    Exporter.file("load.json", lambda result: json.dumps(load_document(result), indent=1, default=str) + "\n"),
+    Exporter.file("load.md", lambda result: render_load_markdown(result)),
+    Exporter.file("load.png", _timeline_figure),
+)
+
+
 def write_load_reports(result: LoadResult, directory: Path) -> Path:
-    """Write load.json, load.md and load.png (when there is a timeline) into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "load.json").write_text(json.dumps(load_document(result), indent=1, default=str) + "\n")
-    (directory / "load.md").write_text(render_load_markdown(result))
-    if result.timeline is not None and result.timeline.bins:
-        (directory / "load.png").write_bytes(timeline_png(result.timeline, result.run_id))
-    return directory
+    """Write load.json, load.md and load.png (when there is a timeline) into ``directory``, atomically each."""
+    return export(result, directory, LOAD_EXPORTERS)
 
 
 def load_document(result: LoadResult) -> dict[str, Any]:
