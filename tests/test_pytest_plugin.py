@@ -99,3 +99,13 @@ def test_a_bad_catalog_is_a_usage_error(tmp_path: Path) -> None:
     done = pytest_run(tmp_path, "--harness-tier", "test", "--harness-queries", str(tmp_path / "missing"))
     assert done.returncode == 4, done.stdout + done.stderr  # pytest's usage error
     assert "query directory" in done.stderr and "does not exist" in done.stderr
+
+
+def test_benchmark_disable_runs_each_query_once_as_a_plain_test(fresh_dsn: str, tmp_path: Path) -> None:
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "slow.sql").write_text(SLOW)
+    done = pytest_run(tmp_path, "--harness-tier", "test", "--harness-dsn", fresh_dsn, "--harness-queries",
+                      str(queries), "--benchmark-disable")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr  # not timed, so not judged against its budget
+    assert "1 passed" in done.stdout
