@@ -19,8 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import psycopg
-
 from harness import paths
 from harness.cache import CacheState, warm_cache
 from harness.catalog import Catalog, Query, load_catalog
@@ -32,10 +30,11 @@ from harness.compare.interleave import (
     Block,
     CompareProgress,
     ParamSets,
+    checkpoint,
     measure_rounds,
     shuffled,
 )
-from harness.compare.runs import Design, RunComparison, compare_runs
+from harness.compare.runs import Design, RunComparison, compare_runs, gate_options
 from harness.config import load_tier
 from harness.db import connect
 from harness.environment import Environment
@@ -124,9 +123,7 @@ def compare_catalogs(
         raise InputError("give exactly one base: --base-ref REF or --base-queries DIR")
     if rounds < 1 or iterations < rounds:
         raise InputError(f"need 1 <= --rounds <= --iterations (got rounds={rounds}, iterations={iterations})")
-    gate = GateOptions(max_regression, max_work_regression, alpha, floor_ms, interleaved=True)
-    if max_regression < 0 or max_work_regression < 0 or not 0 < alpha < 1:
-        raise InputError("max_regression and max_work_regression must be >= 0, and 0 < alpha < 1")
+    gate = gate_options(max_regression, max_work_regression, alpha, floor_ms, interleaved=True)
     cand_queries = queries_dir or paths.queries_dir()
     cand_strategies = strategies_dir or default_strategies_dir()
     if seed_if_needed:
@@ -362,8 +359,8 @@ class _IndexBuilder:
             return
         switch_strategy(self.dsn, side.strategy.name, directory=side.strategy.path.parent)
         self.current = side.index_key
-        with connect(self.dsn) as conn, contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-            conn.execute("CHECKPOINT")  # flush the build now, not during the next timings (needs privilege)
+        with connect(self.dsn) as conn:
+            checkpoint(conn)
         self.cache = warm_cache(self.dsn)  # each side's slices start from the same stated cache state
 
     def finish(self, name: str) -> None:

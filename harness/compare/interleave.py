@@ -9,11 +9,13 @@ with another arm's. Between arms the caller may rebuild indexes (``enter``); the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import psycopg
 
 from harness.catalog import Query
 from harness.measure import Measurement, MeasureOptions, measure_query
@@ -150,3 +152,9 @@ def measure_slice(
         acc.work = measured.work if acc.work is None else acc.work + measured.work
     acc.draw_plans += measured.draw_plans
     acc.plan_shapes.update(measured.plan_shapes)
+
+
+def checkpoint(conn: psycopg.Connection) -> None:
+    """Flush the index build's dirty pages now, not during the next arm's timings (needs privilege)."""
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CHECKPOINT")

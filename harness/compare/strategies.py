@@ -22,7 +22,7 @@ import psycopg
 
 from harness.cache import warm_cache
 from harness.catalog import Query
-from harness.compare.interleave import Accumulated, Arm, CompareProgress, measure_rounds, rotated
+from harness.compare.interleave import Accumulated, Arm, CompareProgress, checkpoint, measure_rounds, rotated
 from harness.compare.write_cost import DEFAULT_WRITE_ROWS, DEFAULT_WRITE_TRIALS, insert_throughput, quote_ident
 from harness.db import connect
 from harness.environment import Environment
@@ -245,12 +245,12 @@ def _compare(
     )
     write = write or (lambda comparison: None)
     write_table = options.write_table or max(manifest.row_counts, key=lambda table: manifest.row_counts[table])
-    write_rows, write_trials, seed = options.write_rows, options.write_trials, options.seed
+    write_rows, write_trials = options.write_rows, options.write_trials
     state = _Session(dsn, names, catalog.queries, options.strategies_dir, manifest.strategy, progress)
     state.access = access
 
     def snapshot() -> StrategyComparison:
-        return state.comparison(empty, seed, write_table, write_rows)
+        return state.comparison(empty, write_table, write_rows)
 
     try:
         write(snapshot())
@@ -299,7 +299,7 @@ class _Session:
         self.built[name].append(applied)
         with connect(self.dsn) as conn:
             self.index_bytes[name] = _index_bytes(conn, applied.created)
-            _checkpoint(conn)
+            checkpoint(conn)
         warm_cache(self.dsn, vacuum_new=True)  # every strategy's timings start from the same stated state
 
     def measure_rounds(
@@ -346,10 +346,10 @@ class _Session:
             with connect(self.dsn) as conn:
                 conn.execute(f"VACUUM {quote_ident(self.written)}")
 
-    def comparison(self, empty: StrategyComparison, seed: int, table: str, rows: int) -> StrategyComparison:
+    def comparison(self, empty: StrategyComparison, table: str, rows: int) -> StrategyComparison:
         """``empty`` filled with everything measured so far (a strategy not measured yet has no samples)."""
         measurements = tuple(
-            StrategyMeasurement(q, s, tuple(a.samples), _summary(a.samples, seed), a.plan, a.error)
+            StrategyMeasurement(q, s, tuple(a.samples), summarize(a.samples) if a.samples else None, a.plan, a.error)
             for (q, s), a in self.acc.items()
         )
         costs = tuple(
@@ -374,10 +374,6 @@ class _Session:
             original_restored=self.restored,
             warnings=empty.warnings + tuple(_strategy_warnings(measurements, empty.iterations)),
         )
-
-
-def _summary(samples: Sequence[float], seed: int) -> Summary | None:
-    return summarize(samples) if samples else None
 
 
 def _pair_verdicts(measurements: Sequence[StrategyMeasurement], names: Sequence[str]) -> list[PairVerdict]:
@@ -418,9 +414,3 @@ def _index_bytes(conn: psycopg.Connection, names: Sequence[str]) -> int:
         [list(names)],
     ).fetchone()
     return int(row[0]) if row else 0
-
-
-def _checkpoint(conn: psycopg.Connection) -> None:
-    """Flush the index build's dirty pages now, not during the next strategy's timings (needs privilege)."""
-    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-        conn.execute("CHECKPOINT")
