@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 from scipy import stats as scipy_stats
 
+from harness.errors import InputError
 from harness.plans import PlanChange, PlanFacts, plan_changes
 from harness.work import Work
 
@@ -60,6 +61,13 @@ class GateOptions:
     floor_budget_share: float = DEFAULT_FLOOR_BUDGET_SHARE
     interleaved: bool = False  # True: both sides measured in one job, interleaved (A/B); False: separate runs
     separate_runs_budget_share: float = DEFAULT_SEPARATE_RUNS_BUDGET_SHARE
+
+    def __post_init__(self) -> None:
+        """Thresholds from Python are checked as the CLI's are: InputError (exit 2) for nonsense."""
+        if self.max_regression < 0 or self.max_work_regression < 0:
+            raise InputError("max_regression and max_work_regression must be >= 0 (a fraction: 0.10 for 10%)")
+        if not 0 < self.alpha < 1:
+            raise InputError(f"alpha {self.alpha!r} must be between 0 and 1, e.g. 0.01")
 
     def floor_for(self, budget_ms: float | None, time_only: bool = False) -> float:
         """The smallest slowdown in ms that can fail a query with this budget.

@@ -34,7 +34,7 @@ from harness.compare.interleave import (
     measure_rounds,
     shuffled,
 )
-from harness.compare.runs import Design, RunComparison, compare_runs, gate_options
+from harness.compare.runs import Design, RunComparison, compare_runs
 from harness.config import load_tier
 from harness.db import connect
 from harness.environment import Environment
@@ -123,7 +123,7 @@ def compare_catalogs(
         raise InputError("give exactly one base: --base-ref REF or --base-queries DIR")
     if rounds < 1 or iterations < rounds:
         raise InputError(f"need 1 <= --rounds <= --iterations (got rounds={rounds}, iterations={iterations})")
-    gate = gate_options(max_regression, max_work_regression, alpha, floor_ms, interleaved=True)
+    gate = GateOptions(max_regression, max_work_regression, alpha, floor_ms, interleaved=True)
     cand_queries = queries_dir or paths.queries_dir()
     cand_strategies = strategies_dir or default_strategies_dir()
     if seed_if_needed:

@@ -136,31 +136,6 @@ def parse_max_regression(text: str, option: str = "--max-regression") -> float:
     return value
 
 
-def gate_options(
-    max_regression: float = DEFAULT_MAX_REGRESSION,
-    max_work_regression: float = DEFAULT_MAX_WORK_REGRESSION,
-    alpha: float = DEFAULT_ALPHA,
-    floor_ms: float = DEFAULT_FLOOR_MS,
-    *,
-    interleaved: bool = False,
-    separate_runs_budget_share: float = DEFAULT_SEPARATE_RUNS_BUDGET_SHARE,
-) -> GateOptions:
-    """The gate's thresholds as given from Python, checked: InputError for a negative budget or an alpha
-    outside (0, 1)."""
-    if max_regression < 0 or max_work_regression < 0:
-        raise InputError("max_regression and max_work_regression must be >= 0 (a fraction: 0.10 for 10%)")
-    if not 0 < alpha < 1:
-        raise InputError(f"alpha {alpha!r} must be between 0 and 1, e.g. 0.01")
-    return GateOptions(
-        max_regression,
-        max_work_regression,
-        alpha,
-        floor_ms,
-        interleaved=interleaved,
-        separate_runs_budget_share=separate_runs_budget_share,
-    )
-
-
 def fingerprint_mismatches(base: Environment | None, cand: Environment | None) -> list[Mismatch]:
     """The fingerprint fields (data, server major, compared settings) on which two run environments differ."""
     if not base or not cand:
@@ -197,7 +172,7 @@ def compare_runs(
     so a time-only change (same work, same plan) fails only beyond ``separate_runs_budget_share`` of the
     budget, unless ``interleaved`` (the two runs are the sides of one A/B job, sharing the machine's noise).
     """
-    gate = gate_options(
+    gate = GateOptions(
         max_regression,
         max_work_regression,
         alpha,
