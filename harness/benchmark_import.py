@@ -21,6 +21,7 @@ from harness.report.json_report import render_json
 from harness.results import QueryResult, RunResult
 from harness.stats import summarize
 from harness.verdicts import Check, QueryVerdict
+from harness.work import Work
 
 
 def import_benchmark(source: Path) -> RunResult:
@@ -88,6 +89,8 @@ def _query(benchmark: dict[str, Any], source: Path) -> QueryResult:
             timeout_ms=0,
             samples_ms=samples,
             plan=PlanFacts.from_dict(info["plan"]) if info.get("plan") else None,
+            work=Work.from_dict(info["work"]) if info.get("work") else None,  # older plugins wrote none
+            draws_digest=info.get("draws_digest", ""),
         ),
         summary=summarize(samples),
         verdict=QueryVerdict(

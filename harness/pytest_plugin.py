@@ -132,6 +132,7 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
     from harness.errors import HarnessError
     from harness.querylayer import QueryLayer
     from harness.roles import access_for
+    from harness.work import ensure_pg_stat_statements
     from harness.workload import Workload
 
     tier = pytestconfig.getoption("harness_tier") or "test"
@@ -147,6 +148,7 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
             target.dsn, tier=tier, seed=seed, queries_dir=queries, only=only, database_label=label
         )
         environment = workload.environment(workload.prepare_and_hold(held, "pytest"))
+        ensure_pg_stat_statements(target.dsn)  # work metrics as `harness run` takes them (else EXPLAIN ANALYZE)
         layer = QueryLayer(access.reader_dsn, queries, seed, only)
     except HarnessError as exc:
         held.close()
@@ -210,6 +212,8 @@ def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSessi
             "samples_ms": [round(ms, 4) for ms in measurement.samples_ms],
             "summary": summary.as_dict(),
             "plan": measurement.plan.as_dict() if measurement.plan else None,
+            "work": measurement.work.as_dict() if measurement.work else None,  # what `harness compare` gates first
+            "draws_digest": measurement.draws_digest,  # equal digests: samples pair by draw
             "environment": dataclasses.asdict(env),
         }
     )

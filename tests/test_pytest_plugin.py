@@ -58,6 +58,9 @@ def test_reference_queries_pass_and_import_for_compare(fresh_dsn: str, tmp_path:
     assert run.environment is not None and run.environment.tier == "test"
     some = next(iter(run.queries.values()))
     assert some.summary is not None and some.summary.n == 30 and some.status == "pass"
+    # Measured as `harness run` measures: work per call (what compare gates first) and the draws' digest.
+    assert all(q.work is not None and q.work.calls == 30 for q in run.queries.values())
+    assert all(q.draws_digest for q in run.queries.values())
     # The same import from the command line, then compared with itself: no false alarm.
     imported = run_harness("import-benchmark", str(output), "--out", str(tmp_path / "cli-import"))
     assert imported.returncode == 0, imported.stderr
