@@ -306,11 +306,12 @@ def describe_timing(t: TimingTest, verdict: TimingVerdict) -> str:
     """ "got 1.8x slower (median 2.10 → 3.80 ms; Wilcoxon …, Holm p=0.0004)" and the like."""
     medians = f"median {t.base_median_ms:.2f} → {t.cand_median_ms:.2f} ms"
     if verdict == "slower":
-        return f"got {_times(t.ratio)}x slower ({medians}; {_test_name(t)} Holm p={_p(t.p_slower_holm)})"
+        return f"got {_times(t.ratio)}x slower ({medians}; {_test_name(t)} Holm p={format_p(t.p_slower_holm)})"
     if verdict == "faster":
         speedup = 1 / t.ratio if t.ratio > 0 else math.inf
-        return f"got {_times(speedup)}x faster ({medians}; {_test_name(t)} Holm p={_p(t.p_faster_holm)})"
-    return f"no significant difference (ratio {t.ratio:.2f}, {medians}; {_test_name(t)} Holm p={_p(t.p_slower_holm)})"
+        return f"got {_times(speedup)}x faster ({medians}; {_test_name(t)} Holm p={format_p(t.p_faster_holm)})"
+    test = f"{_test_name(t)} Holm p={format_p(t.p_slower_holm)}"
+    return f"no significant difference (ratio {t.ratio:.2f}, {medians}; {test})"
 
 
 def decide(pairs: Mapping[str, tuple[Side, Side]], options: GateOptions | None = None) -> list[QueryDecision]:
@@ -380,7 +381,8 @@ def _test_name(t: TimingTest) -> str:
     return "Wilcoxon paired" if t.paired else "Mann-Whitney"
 
 
-def _p(value: float) -> str:
+def format_p(value: float) -> str:
+    """A p-value as reports print it: two significant digits, scientific below 0.001."""
     return f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
 
 

@@ -20,7 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from harness.compare import RunComparison, StrategyComparison
+from harness.gate import format_p
 from harness.report.export import Exporter, export
+from harness.report.markdown import md_cell
 from harness.report.page import html_page, img
 from harness.report.plots import DPI, figure_png, format_ms, style_axes
 from harness.stats import PERCENTILE_METHOD
@@ -244,7 +246,7 @@ def _runs_table(c: RunComparison) -> Table:
         test = (
             "–"
             if t is None
-            else f"ratio {t.ratio:.2f}, Holm p={_p(t.p_slower_holm)} ({'paired' if t.paired else 'unpaired'})"
+            else f"ratio {t.ratio:.2f}, Holm p={format_p(t.p_slower_holm)} ({'paired' if t.paired else 'unpaired'})"
         )
         status = {"fail": "FAIL", "warn": "warn", "pass": "pass"}[d.status]
         rows.append([
@@ -275,10 +277,6 @@ def _buffers_cell(q: Any) -> str:
         return "not recorded"
     change = next((ch for ch in w.changes if ch.metric == "shared_blks"), None)
     return str(change).removeprefix("shared buffers per call ") if change else "unchanged"
-
-
-def _p(value: float) -> str:
-    return f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
 
 
 def format_bytes(size: int) -> str:
@@ -423,9 +421,8 @@ def _write_note(c: StrategyComparison) -> str:
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    cell = lambda text: text.replace("|", "\\|").replace("\n", " ")  # noqa: E731
     return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in rows
+        "| " + " | ".join(md_cell(v) for v in row) + " |" for row in rows
     ]
 
 
