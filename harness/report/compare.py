@@ -52,26 +52,6 @@ def _method(comparison: StrategyComparison | RunComparison) -> str:
     return METHOD_NOTE if isinstance(comparison, StrategyComparison) else RUNS_METHOD_NOTE
 
 
-def _figures_and_page(comparison: StrategyComparison | RunComparison) -> dict[str, str | bytes]:
-    """The PNG figures and compare.html, which embeds them: rendered once for both."""
-    figures = compare_figures(comparison)
-    return {**figures, "compare.html": render_compare_html(comparison, figures)}
-
-
-COMPARE_EXPORTERS: tuple[Exporter[StrategyComparison | RunComparison], ...] = (
-    Exporter.file("compare.json", lambda c: render_compare_json(c)),
-    Exporter.file("compare.md", lambda c: render_compare_markdown(c)),
-)
-HTML_EXPORTER: Exporter[StrategyComparison | RunComparison] = Exporter("compare.html", _figures_and_page)
-
-
-def write_compare_reports(
-    comparison: StrategyComparison | RunComparison, directory: Path, *, html: bool = True
-) -> Path:
-    """Write compare.json, compare.md and (unless ``html`` is False) the PNG figures and compare.html."""
-    return export(comparison, directory, COMPARE_EXPORTERS + ((HTML_EXPORTER,) if html else ()))
-
-
 # -- json --------------------------------------------------------------------------------------------
 
 
@@ -594,3 +574,26 @@ def _verdict_class(value: str) -> str:
         if value.startswith(verdict):
             return f" class='{verdict}'"
     return ""
+
+
+# -- the files ---------------------------------------------------------------------------------------
+
+
+def _figures_and_page(comparison: StrategyComparison | RunComparison) -> dict[str, str | bytes]:
+    """The PNG figures and compare.html, which embeds them: rendered once for both."""
+    figures = compare_figures(comparison)
+    return {**figures, "compare.html": render_compare_html(comparison, figures)}
+
+
+COMPARE_EXPORTERS: tuple[Exporter[StrategyComparison | RunComparison], ...] = (
+    Exporter.file("compare.json", render_compare_json),
+    Exporter.file("compare.md", render_compare_markdown),
+)
+HTML_EXPORTER: Exporter[StrategyComparison | RunComparison] = Exporter("compare.html", _figures_and_page)
+
+
+def write_compare_reports(
+    comparison: StrategyComparison | RunComparison, directory: Path, *, html: bool = True
+) -> Path:
+    """Write compare.json, compare.md and (unless ``html`` is False) the PNG figures and compare.html."""
+    return export(comparison, directory, COMPARE_EXPORTERS + ((HTML_EXPORTER,) if html else ()))
