@@ -28,7 +28,7 @@ def test_a_failing_render_leaves_the_previous_files_whole_and_no_temporary_file(
 
 def test_an_exporter_may_write_nothing_or_several_files(tmp_path: Path) -> None:
     nothing = Exporter.file("figure.png", lambda result: None)
-    page = Exporter("page", lambda result: {"fig.png": b"\x89PNG", "page.html": f"<p>{result}</p>"})
+    page = Exporter(lambda result: {"fig.png": b"\x89PNG", "page.html": f"<p>{result}</p>"})
     export("x", tmp_path / "out", [nothing, page])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fig.png", "page.html"]
 

@@ -589,7 +589,7 @@ COMPARE_EXPORTERS: tuple[Exporter[StrategyComparison | RunComparison], ...] = (
     Exporter.file("compare.json", render_compare_json),
     Exporter.file("compare.md", render_compare_markdown),
 )
-HTML_EXPORTER: Exporter[StrategyComparison | RunComparison] = Exporter("compare.html", _figures_and_page)
+HTML_EXPORTER: Exporter[StrategyComparison | RunComparison] = Exporter(_figures_and_page)
 
 
 def write_compare_reports(

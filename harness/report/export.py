@@ -24,7 +24,6 @@ R = TypeVar("R")
 class Exporter(Generic[R]):
     """One report format: the files (name → content) it renders from a result; none when it has nothing to show."""
 
-    name: str  # the format, for messages ("run.json", "compare.html and its figures")
     render: Callable[[R], Mapping[str, Content]]
 
     @classmethod
@@ -35,7 +34,7 @@ class Exporter(Generic[R]):
             content = render(result)
             return {} if content is None else {filename: content}
 
-        return cls(filename, files)
+        return cls(files)
 
 
 def export(result: R, directory: Path, exporters: Iterable[Exporter[R]]) -> Path:
