@@ -42,8 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.catalog import Query, load_query
-from harness.catalog_ab import DEFAULT_AB_ROUNDS, DEFAULT_AB_WARMUP, compare_catalogs
-from harness.compare import RunComparison, compare_runs
+from harness.compare import DEFAULT_AB_ROUNDS, DEFAULT_AB_WARMUP, RunComparison, compare_catalogs, compare_runs
 from harness.db import connect, resolve
 from harness.measure import MeasureOptions, measure_query
 from harness.params import ParamSampler

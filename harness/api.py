@@ -17,13 +17,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from harness import db, paths
-from harness.catalog_ab import DEFAULT_AB_ROUNDS, DEFAULT_AB_WARMUP, compare_catalogs
 from harness.check import run_check
 from harness.compare import (
+    DEFAULT_AB_ROUNDS,
+    DEFAULT_AB_WARMUP,
     DEFAULT_ROUNDS,
+    CompareOptions,
     CompareProgress,
     RunComparison,
     StrategyComparison,
+    compare_catalogs,
     compare_runs,
     compare_strategies,
     parse_max_regression,
@@ -34,7 +37,7 @@ from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
 from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
-from harness.report.compare_report import write_compare_reports
+from harness.report.compare import write_compare_reports
 from harness.results import RunResult, load_run
 from harness.roles import Access, access_for
 from harness.run import Progress, RunOptions, selected_catalog
@@ -294,16 +297,18 @@ def compare(
     with _database(dsn, pg_bin, read_role) as (target, label, access):
         return compare_strategies(
             target,
-            names,
-            tier=tier,
-            seed=seed,
-            queries_dir=queries_dir,
-            only=only,
-            iterations=iterations,
-            warmup=DEFAULT_WARMUP if warmup is None else warmup,
-            rounds=rounds or DEFAULT_ROUNDS,
-            force=force,
-            progress=progress,
+            CompareOptions(
+                tuple(names),
+                tier=tier,
+                seed=seed,
+                queries_dir=queries_dir,
+                only=tuple(only),
+                iterations=iterations,
+                warmup=DEFAULT_WARMUP if warmup is None else warmup,
+                rounds=rounds or DEFAULT_ROUNDS,
+                force=force,
+            ),
+            progress,
             database_label=label,
             write=_compare_writer(directory),
             access=access,

@@ -16,10 +16,12 @@ from harness.environment import Environment
 from harness.errors import InputError
 from harness.measure import Measurement
 from harness.plans import PlanFacts
+from harness.report.export import write_atomically
 from harness.report.json_report import render_json
 from harness.results import QueryResult, RunResult
 from harness.stats import summarize
 from harness.verdicts import Check, QueryVerdict
+from harness.work import Work
 
 
 def import_benchmark(source: Path) -> RunResult:
@@ -64,8 +66,7 @@ def write_imported_run(source: Path, destination: Path) -> Path:
     """Write the imported run.json to ``destination`` (a file, or a folder to hold run.json); its path."""
     target = destination / "run.json" if destination.is_dir() or not destination.suffix else destination
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_json(import_benchmark(source)))
-    return target
+    return write_atomically(target, render_json(import_benchmark(source)))
 
 
 def _query(benchmark: dict[str, Any], source: Path) -> QueryResult:
@@ -88,6 +89,8 @@ def _query(benchmark: dict[str, Any], source: Path) -> QueryResult:
             timeout_ms=0,
             samples_ms=samples,
             plan=PlanFacts.from_dict(info["plan"]) if info.get("plan") else None,
+            work=Work.from_dict(info["work"]) if info.get("work") else None,  # older plugins wrote none
+            draws_digest=info.get("draws_digest", ""),
         ),
         summary=summarize(samples),
         verdict=QueryVerdict(

@@ -695,7 +695,7 @@ def compare_command(
     pull-request gate), index strategies on the same data, or two saved runs (BASE/run.json CAND/run.json)."""
     from harness import api, paths
     from harness.compare import CompareProgress
-    from harness.report.compare_report import render_compare_text, render_what_if_text
+    from harness.report.compare import render_compare_text, render_what_if_text
     from harness.workload import run_id
 
     reports_dir = reports_dir or paths.reports_dir()

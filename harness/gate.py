@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 from scipy import stats as scipy_stats
 
+from harness.errors import InputError
 from harness.plans import PlanChange, PlanFacts, plan_changes
 from harness.work import Work
 
@@ -60,6 +61,13 @@ class GateOptions:
     floor_budget_share: float = DEFAULT_FLOOR_BUDGET_SHARE
     interleaved: bool = False  # True: both sides measured in one job, interleaved (A/B); False: separate runs
     separate_runs_budget_share: float = DEFAULT_SEPARATE_RUNS_BUDGET_SHARE
+
+    def __post_init__(self) -> None:
+        """Thresholds from Python are checked as the CLI's are: InputError (exit 2) for nonsense."""
+        if self.max_regression < 0 or self.max_work_regression < 0:
+            raise InputError("max_regression and max_work_regression must be >= 0 (a fraction: 0.10 for 10%)")
+        if not 0 < self.alpha < 1:
+            raise InputError(f"alpha {self.alpha!r} must be between 0 and 1, e.g. 0.01")
 
     def floor_for(self, budget_ms: float | None, time_only: bool = False) -> float:
         """The smallest slowdown in ms that can fail a query with this budget.
@@ -298,11 +306,12 @@ def describe_timing(t: TimingTest, verdict: TimingVerdict) -> str:
     """ "got 1.8x slower (median 2.10 → 3.80 ms; Wilcoxon …, Holm p=0.0004)" and the like."""
     medians = f"median {t.base_median_ms:.2f} → {t.cand_median_ms:.2f} ms"
     if verdict == "slower":
-        return f"got {_times(t.ratio)}x slower ({medians}; {_test_name(t)} Holm p={_p(t.p_slower_holm)})"
+        return f"got {_times(t.ratio)}x slower ({medians}; {_test_name(t)} Holm p={format_p(t.p_slower_holm)})"
     if verdict == "faster":
         speedup = 1 / t.ratio if t.ratio > 0 else math.inf
-        return f"got {_times(speedup)}x faster ({medians}; {_test_name(t)} Holm p={_p(t.p_faster_holm)})"
-    return f"no significant difference (ratio {t.ratio:.2f}, {medians}; {_test_name(t)} Holm p={_p(t.p_slower_holm)})"
+        return f"got {_times(speedup)}x faster ({medians}; {_test_name(t)} Holm p={format_p(t.p_faster_holm)})"
+    test = f"{_test_name(t)} Holm p={format_p(t.p_slower_holm)}"
+    return f"no significant difference (ratio {t.ratio:.2f}, {medians}; {test})"
 
 
 def decide(pairs: Mapping[str, tuple[Side, Side]], options: GateOptions | None = None) -> list[QueryDecision]:
@@ -372,7 +381,8 @@ def _test_name(t: TimingTest) -> str:
     return "Wilcoxon paired" if t.paired else "Mann-Whitney"
 
 
-def _p(value: float) -> str:
+def format_p(value: float) -> str:
+    """A p-value as reports print it: two significant digits, scientific below 0.001."""
     return f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,11 @@ class Measurement:
     draws_digest: str = ""  # equal digests: the same draws in the same order (samples pair by index)
 
 
+# Runs the warm-up and timed executions of ``param_sets`` on ``conn``: each timed one's milliseconds go to
+# ``result.samples_ms`` and its row count to ``result.rows_returned``; ``probe`` starts at the first timed one.
+Timer = Callable[[psycopg.Connection, Query, Sequence[Mapping[str, Any]], int, Measurement, WorkProbe | None], None]
+
+
 def measure_query(
     dsn: str,
     query: Query,
@@ -99,8 +104,12 @@ def measure_query(
     usability_indexes: Sequence[str] = (),
     admin_dsn: str | None = None,
     reader_role: str | None = None,
+    timer: Timer | None = None,
 ) -> Measurement:
     """Warm up, time ``len(param_sets) - warmup`` executions, EXPLAIN the first parameter set.
+
+    ``timer`` runs the executions (default ``time_executions``; the pytest plugin's times them through
+    pytest-benchmark); everything around them (work, plan shapes, EXPLAIN, usability, errors) is the same.
 
     ``dsn`` connects as the measuring role; the usability check needs ``admin_dsn`` (to drop indexes in a
     rolled-back transaction) and plans as ``reader_role`` there.
@@ -112,6 +121,7 @@ def measure_query(
     Work metrics come from pg_stat_statements read on ``admin_dsn`` (default ``dsn``), else from EXPLAIN
     (ANALYZE, BUFFERS) of each distinct timed draw; every timed draw also gets a plan-shape fingerprint.
     """
+    timer = timer or time_executions
     prepare = options.prepare or query.prepare or "auto"
     result = Measurement(query.name, prepare, options.timeout_ms(budget_ms))
     if param_sets:
@@ -123,7 +133,7 @@ def measure_query(
         try:
             with timing_connection(dsn, prepare, result.timeout_ms) as conn:
                 probe = WorkProbe(admin_dsn or dsn)
-                _run_timed(conn, query, param_sets, options.warmup, prepare, result, probe)
+                timer(conn, query, param_sets, options.warmup, result, probe)
                 result.work = probe.finish()
                 _work_and_shapes(conn, query, timed_sets, result)
                 result.explain_json, result.plan = explain(conn, query, result.params_example, table_rows)
@@ -168,27 +178,31 @@ def timing_connection(dsn: str, prepare: str, timeout_ms: int) -> psycopg.Connec
     return conn
 
 
-def _run_timed(
+def time_executions(
     conn: psycopg.Connection,
     query: Query,
     param_sets: Sequence[Mapping[str, Any]],
     warmup: int,
-    prepare: str,
     result: Measurement,
     probe: WorkProbe | None = None,
 ) -> None:
+    """The default ``Timer``: ``perf_counter_ns`` around each execution (execute + fetch of every row)."""
     cursor = conn.cursor()
-    sql = query.sql
     for i, params in enumerate(param_sets):
         if i == warmup and probe is not None:
-            probe.start(conn, sql, params)
+            probe.start(conn, query.sql, params)
         started = time.perf_counter_ns()
-        execute_one(cursor, sql, params)
-        rows = fetch_count(cursor)
+        rows = execute_and_fetch(cursor, query.sql, params)
         elapsed = time.perf_counter_ns() - started
         if i >= warmup:
             result.samples_ms.append(elapsed / 1e6)
         result.rows_returned = rows
+
+
+def execute_and_fetch(cursor: psycopg.Cursor[Any], sql: str, params: Mapping[str, Any]) -> int:
+    """What one timed execution is, whoever holds the clock: the statement and the fetch of every row."""
+    execute_one(cursor, sql, params)
+    return fetch_count(cursor)
 
 
 def fetch_count(cursor: psycopg.Cursor[Any]) -> int:

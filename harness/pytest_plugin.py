@@ -26,8 +26,15 @@ import pytest
 # The harness modules are imported inside the hooks and fixtures: this plugin loads in every pytest session
 # (a pytest11 entry point) and must cost nothing there unless --harness-tier is given.
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import psycopg
+
+    from harness.catalog import Query
     from harness.environment import Environment
+    from harness.measure import Measurement, Timer
     from harness.querylayer import QueryLayer
+    from harness.work import WorkProbe
 
 DEFAULT_ROUNDS = 30
 WARMUP_ROUNDS = 5
@@ -125,6 +132,7 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
     from harness.errors import HarnessError
     from harness.querylayer import QueryLayer
     from harness.roles import access_for
+    from harness.work import ensure_pg_stat_statements
     from harness.workload import Workload
 
     tier = pytestconfig.getoption("harness_tier") or "test"
@@ -140,6 +148,7 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
             target.dsn, tier=tier, seed=seed, queries_dir=queries, only=only, database_label=label
         )
         environment = workload.environment(workload.prepare_and_hold(held, "pytest"))
+        ensure_pg_stat_statements(target.dsn)  # work metrics as `harness run` takes them (else EXPLAIN ANALYZE)
         layer = QueryLayer(access.reader_dsn, queries, seed, only)
     except HarnessError as exc:
         held.close()
@@ -163,45 +172,28 @@ def harness_layer(harness_session: HarnessSession) -> QueryLayer:
 
 
 def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSession) -> None:
-    """Benchmark one catalog query with per-round parameter draws, then apply the harness gate."""
-    import psycopg
+    """Benchmark one catalog query with per-round parameter draws, then apply the harness gate.
 
-    from harness.measure import Measurement, MeasureOptions, check_usable, explain, timing_connection
-    from harness.stats import summarize
-    from harness.verdicts import judge, split_expectations
+    The measuring and judging are `harness run`'s (``harness.run.measure_and_judge``); only the clock is
+    pytest-benchmark's, so its statistics, JSON and --benchmark-compare see the same timed executions."""
+    from harness.measure import MeasureOptions
+    from harness.roles import Access
+    from harness.run import measure_and_judge
     from harness.workload import query_seed
 
     s = harness_session
     env = s.environment
     query = s.layer.query(harness_query)
-    prepare = query.prepare or "auto"
-    timeout_ms = MeasureOptions().timeout_ms(query.budget_ms)
     param_sets = s.layer.sampler().draw_sets(query, WARMUP_ROUNDS + s.rounds, query_seed(s.seed, query))
-    draws = iter(param_sets)
-    _, usable = split_expectations(query, env.strategy, env.row_counts)
-    measurement = Measurement(query.name, prepare, timeout_ms, params_example=dict(param_sets[0]))
+    access = Access(s.dsn, s.layer.dsn, s.reader_role)
+    options = MeasureOptions(iterations=s.rounds, warmup=WARMUP_ROUNDS, retries_on_lost_backend=0)  # one pedantic
     try:
-        with timing_connection(s.layer.dsn, prepare, timeout_ms) as conn:
-            rows = benchmark.pedantic(
-                s.layer.execute,
-                setup=lambda: ((conn, query.name, next(draws)), {}),
-                rounds=s.rounds,
-                warmup_rounds=WARMUP_ROUNDS,
-                iterations=1,
-            )
-            if benchmark.disabled:  # --benchmark-disable: the query ran once, as a plain test
-                return
-            measurement.rows_returned = len(rows)
-            measurement.samples_ms = [seconds * 1000.0 for seconds in benchmark.stats.stats.data]
-            measurement.explain_json, measurement.plan = explain(conn, query, param_sets[0], env.row_counts)
-        with timing_connection(s.dsn, prepare, timeout_ms) as admin:  # drops indexes, rolled back
-            measurement.usability = [check_usable(admin, query, param_sets[0], name, s.reader_role) for name in usable]
-    except psycopg.errors.QueryCanceled:
-        pytest.fail(f"{query.name}: timed out after {timeout_ms} ms (statement_timeout)", pytrace=False)
-    except psycopg.Error as exc:
-        pytest.fail(f"{query.name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", pytrace=False)
-    summary = summarize(measurement.samples_ms)
-    verdict = judge(query, measurement, summary, query.budget_ms, env.strategy, env.row_counts)
+        result = measure_and_judge(access, query, param_sets, env, options, timer=_pedantic_timer(benchmark))
+    except _BenchmarkDisabled:  # --benchmark-disable: the query ran once, as a plain test
+        return
+    measurement, summary, verdict = result.measurement, result.summary, result.verdict
+    if measurement.error or summary is None:
+        pytest.fail(f"{query.name}: {measurement.error or 'no timed execution'}", pytrace=False)
     benchmark.extra_info.update(
         {
             "harness": 1,
@@ -209,7 +201,7 @@ def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSessi
             "tier": s.tier,
             "seed": s.seed,
             "strategy": env.strategy,
-            "budget_ms": query.budget_ms,
+            "budget_ms": result.budget_ms,
             "p50_ms": summary.p50,
             "p95_ms": summary.p95,
             "p95_ci_ms": [summary.p95_ci_low, summary.p95_ci_high],
@@ -220,11 +212,45 @@ def test_query(benchmark: Any, harness_query: str, harness_session: HarnessSessi
             "samples_ms": [round(ms, 4) for ms in measurement.samples_ms],
             "summary": summary.as_dict(),
             "plan": measurement.plan.as_dict() if measurement.plan else None,
+            "work": measurement.work.as_dict() if measurement.work else None,  # what `harness compare` gates first
+            "draws_digest": measurement.draws_digest,  # equal digests: samples pair by draw
             "environment": dataclasses.asdict(env),
         }
     )
     if verdict.status == "fail":
         pytest.fail(f"{query.name}: " + "; ".join(c.reason for c in verdict.failures), pytrace=False)
+
+
+class _BenchmarkDisabled(Exception):
+    """pytest-benchmark is disabled: the query ran once and there is nothing to measure or judge."""
+
+
+def _pedantic_timer(benchmark: Any) -> Timer:
+    """A ``harness.measure.Timer`` whose clock is ``benchmark.pedantic``: its warm-up rounds are the warm-up
+    executions, its rounds the timed ones (one execution each, a fresh draw per round from ``setup``)."""
+    from harness.measure import execute_and_fetch
+
+    def timer(
+        conn: psycopg.Connection, query: Query, param_sets: Sequence[Mapping[str, Any]], warmup: int,
+        result: Measurement, probe: WorkProbe | None,
+    ) -> None:  # fmt: skip
+        cursor = conn.cursor()
+        draws = iter(enumerate(param_sets))
+
+        def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            index, params = next(draws)
+            if index == warmup and probe is not None:  # untimed: pedantic's setup runs outside its clock
+                probe.start(conn, query.sql, params)
+            return (cursor, query.sql, params), {}
+
+        result.rows_returned = benchmark.pedantic(
+            execute_and_fetch, setup=setup, rounds=len(param_sets) - warmup, warmup_rounds=warmup, iterations=1
+        )
+        if benchmark.disabled:
+            raise _BenchmarkDisabled
+        result.samples_ms = [seconds * 1000.0 for seconds in benchmark.stats.stats.data]
+
+    return timer
 
 
 # Only the test function: this plugin module's hooks and fixtures must not be collected a second time.

@@ -7,15 +7,16 @@ a partial, clearly marked report behind.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.cache import warm_cache
 from harness.catalog import Catalog, Query
 from harness.environment import Environment
 from harness.errors import InputError, UnsafeOperation
-from harness.measure import MeasureOptions, measure_query
+from harness.measure import MeasureOptions, Timer, measure_query
 from harness.report import write_reports
 from harness.results import QueryResult, RunResult
 from harness.roles import Access, measuring_warning
@@ -90,7 +91,15 @@ def run(
             queries = workload.catalog.queries
             for index, query in enumerate(queries):
                 progress.query_started(index, len(queries), query.name)
-                query_result = _measure_and_judge(access, query, draws[query.name], options, result.environment)
+                query_result = measure_and_judge(
+                    access,
+                    query,
+                    draws[query.name],
+                    result.environment,
+                    options.measure,
+                    options.budget_ms,
+                    options.allow_few_samples,
+                )
                 result.queries.append(query_result)
                 progress.query_finished(query_result)
                 write(result)
@@ -122,31 +131,35 @@ def report_writer(reports_dir: Path | None) -> Callable[[RunResult], None]:
     return write
 
 
-def _measure_and_judge(
-    access: Access, query: Query, param_sets: list[dict], options: RunOptions, environment: Environment
+def measure_and_judge(
+    access: Access,
+    query: Query,
+    param_sets: Sequence[Mapping[str, Any]],
+    environment: Environment,
+    measure: MeasureOptions,
+    budget_ms: float | None = None,
+    allow_few_samples: bool = False,
+    timer: Timer | None = None,
 ) -> QueryResult:
-    budget = options.budget_ms if options.budget_ms is not None else query.budget_ms
+    """Measure one query and judge it against its budget (``budget_ms`` overrides the query's) and
+    expectations: what `harness run` does for each query, and the pytest plugin for each test (``timer``)."""
+    budget = budget_ms if budget_ms is not None else query.budget_ms
     _, usable = split_expectations(query, environment.strategy, environment.row_counts)
     measurement = measure_query(
         access.reader_dsn,
         query,
         param_sets,
-        options.measure,
+        measure,
         budget,
         environment.row_counts,
         usability_indexes=usable,
         admin_dsn=access.admin_dsn,
         reader_role=access.reader_role,
+        timer=timer,
     )
     summary = summarize(measurement.samples_ms) if measurement.samples_ms else None
     verdict = judge(
-        query,
-        measurement,
-        summary,
-        budget,
-        environment.strategy,
-        environment.row_counts,
-        options.allow_few_samples,
+        query, measurement, summary, budget, environment.strategy, environment.row_counts, allow_few_samples
     )
     return QueryResult(query.name, query.description, budget, str(query.path), measurement, summary, verdict)
 

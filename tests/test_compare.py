@@ -18,17 +18,18 @@ from conftest import REPO, TEST_HOME
 
 from harness.catalog import load_catalog
 from harness.compare import (
+    CompareOptions,
     CompareProgress,
     StrategyComparison,
     compare_runs,
     compare_strategies,
     parse_max_regression,
 )
+from harness.compare.interleave import rotated, round_slices
 from harness.errors import InputError
-from harness.interleave import rotated, round_slices
 from harness.measure import MeasureOptions
 from harness.report import write_reports
-from harness.report.compare_report import render_compare_text, write_compare_reports
+from harness.report.compare import render_compare_text, write_compare_reports
 from harness.results import SavedRun, load_run
 from harness.run import RunOptions, run
 from harness.seed import TABLES, read_manifest, seed
@@ -238,10 +239,9 @@ def test_strategies_side_by_side(tier_dsn: str, tmp_path: Path) -> None:
     seen: list[tuple[str, str]] = []
     written: list[StrategyComparison] = []
     progress = CompareProgress(measured=lambda done, total, q, s: seen.append((q, s)))
-    comparison = compare_strategies(
-        tier_dsn, ["none", "baseline", "tuned"], tier="test", queries_dir=queries, iterations=6, warmup=1,
-        rounds=2, progress=progress, write_rows=2000, write_trials=2, write=written.append,
-    )  # fmt: skip
+    options = CompareOptions(("none", "baseline", "tuned"), tier="test", queries_dir=queries, iterations=6,
+                             warmup=1, rounds=2, write_rows=2000, write_trials=2)  # fmt: skip
+    comparison = compare_strategies(tier_dsn, options, progress, write=written.append)
     assert comparison.reference == "none" and comparison.exit_code == 0
     assert comparison.complete and comparison.incomplete_reason is None and comparison.original_restored
     # written before the first round, after each round, and at the end
@@ -301,9 +301,9 @@ def test_an_interrupted_strategy_comparison_restores_the_original_indexes(tier_d
 
     written: list[StrategyComparison] = []
     with pytest.raises(KeyboardInterrupt):
-        compare_strategies(tier_dsn, ["none", "tuned"], tier="test", queries_dir=queries, iterations=2,
-                           warmup=0, rounds=1, progress=CompareProgress(measured=interrupt),
-                           write=written.append)  # fmt: skip
+        options = CompareOptions(("none", "tuned"), tier="test", queries_dir=queries, iterations=2, warmup=0,
+                                 rounds=1)  # fmt: skip
+        compare_strategies(tier_dsn, options, CompareProgress(measured=interrupt), write=written.append)
     with psycopg.connect(tier_dsn) as conn:
         assert read_manifest(conn).strategy == "baseline"  # type: ignore[union-attr]
         assert "bl_event_type_idx" in existing_indexes(conn, ["behavior_logs"])
@@ -370,13 +370,15 @@ def _compare_json(reports: Path) -> dict:
 def test_strategy_comparison_refuses_bad_input(tier_dsn: str, fresh_dsn: str, tmp_path: Path) -> None:
     queries = write_catalog(tmp_path / "q", {"one": "SELECT 1"})
     with pytest.raises(InputError, match="at least two strategies"):
-        compare_strategies(tier_dsn, ["baseline"], tier="test", queries_dir=queries)
+        compare_strategies(tier_dsn, CompareOptions(("baseline",), tier="test", queries_dir=queries))
     with pytest.raises(InputError, match="unknown strategy 'tunde'"):
-        compare_strategies(tier_dsn, ["baseline", "tunde"], tier="test", queries_dir=queries)
+        compare_strategies(tier_dsn, CompareOptions(("baseline", "tunde"), tier="test", queries_dir=queries))
     with pytest.raises(InputError, match="rounds"):
-        compare_strategies(tier_dsn, ["none", "baseline"], tier="test", queries_dir=queries, iterations=2, rounds=3)
+        options = CompareOptions(("none", "baseline"), tier="test", queries_dir=queries, iterations=2, rounds=3)
+        compare_strategies(tier_dsn, options)
     with pytest.raises(InputError, match="seeded by harness"):
-        compare_strategies(fresh_dsn, ["none", "baseline"], tier="test", queries_dir=queries, seed_if_needed=False)
+        options = CompareOptions(("none", "baseline"), tier="test", queries_dir=queries, seed_if_needed=False)
+        compare_strategies(fresh_dsn, options)
 
 
 def test_what_if_says_hypopg_is_missing_on_the_embedded_server(tier_dsn: str, tmp_path: Path) -> None:

@@ -13,10 +13,9 @@ import psycopg
 import pytest
 from conftest import REPO, run_harness
 
-from harness.catalog_ab import compare_catalogs
-from harness.compare import compare_runs
+from harness.compare import compare_catalogs, compare_runs
+from harness.compare.interleave import shuffled
 from harness.errors import ConfigError, InputError
-from harness.interleave import shuffled
 from harness.results import load_run
 from harness.seed import TABLES, seed
 from harness.strategies import existing_indexes, load_strategy
@@ -103,7 +102,7 @@ def test_queries_on_one_side_are_listed_not_measured_and_different_params_are_un
     assert result.only_in_base == ("gone",) and result.only_in_cand == ("new",)
     assert result.design is not None
     assert result.design.paired == ("steady",) and result.design.unpaired == ("drawn",)
-    from harness.report.compare_report import render_compare_text
+    from harness.report.compare import render_compare_text
 
     text = render_compare_text(result)
     assert "removed: only in base (not compared): gone" in text and "added: only in candidate" in text

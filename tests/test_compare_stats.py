@@ -13,7 +13,7 @@ import numpy as np
 from harness.compare import compare_runs
 from harness.environment import Environment
 from harness.plans import plan_diff, plan_facts
-from harness.report.compare_report import render_what_if_text
+from harness.report.compare import render_what_if_text
 from harness.results import SavedQuery, SavedRun
 from harness.whatif import WhatIf
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.errors import InputError
 from harness.gate import GateOptions, Side, decide, holm, paired, timing_test, work_verdict
 from harness.plans import plan_facts
 from harness.work import Work
@@ -219,3 +220,13 @@ def test_work_adds_up_over_slices_and_reads_back() -> None:
     assert total.calls == 60 and total.shared_blks_per_call == pytest.approx(15)
     assert Work.from_dict(total.as_dict()) == total
     assert (work(10) + Work("explain", 1, 1, 0, 0, 0, 1, 0.0, 0.0)).source == "explain"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"max_regression": -0.1}, "must be >= 0"), ({"max_work_regression": -1}, "must be >= 0"),
+     ({"alpha": 0.0}, "between 0 and 1"), ({"alpha": 1.5}, "between 0 and 1")],
+)  # fmt: skip
+def test_thresholds_from_python_are_checked_like_the_clis(options: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        GateOptions(**options)

@@ -58,6 +58,9 @@ def test_reference_queries_pass_and_import_for_compare(fresh_dsn: str, tmp_path:
     assert run.environment is not None and run.environment.tier == "test"
     some = next(iter(run.queries.values()))
     assert some.summary is not None and some.summary.n == 30 and some.status == "pass"
+    # Measured as `harness run` measures: work per call (what compare gates first) and the draws' digest.
+    assert all(q.work is not None and q.work.calls == 30 for q in run.queries.values())
+    assert all(q.draws_digest for q in run.queries.values())
     # The same import from the command line, then compared with itself: no false alarm.
     imported = run_harness("import-benchmark", str(output), "--out", str(tmp_path / "cli-import"))
     assert imported.returncode == 0, imported.stderr
@@ -99,3 +102,13 @@ def test_a_bad_catalog_is_a_usage_error(tmp_path: Path) -> None:
     done = pytest_run(tmp_path, "--harness-tier", "test", "--harness-queries", str(tmp_path / "missing"))
     assert done.returncode == 4, done.stdout + done.stderr  # pytest's usage error
     assert "query directory" in done.stderr and "does not exist" in done.stderr
+
+
+def test_benchmark_disable_runs_each_query_once_as_a_plain_test(fresh_dsn: str, tmp_path: Path) -> None:
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "slow.sql").write_text(SLOW)
+    done = pytest_run(tmp_path, "--harness-tier", "test", "--harness-dsn", fresh_dsn, "--harness-queries",
+                      str(queries), "--benchmark-disable")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr  # not timed, so not judged against its budget
+    assert "1 passed" in done.stdout

@@ -30,7 +30,7 @@ from conftest import REPO, run_harness, wait_for
 from psycopg.conninfo import conninfo_to_dict
 
 from harness.cli import main
-from harness.compare import compare_strategies
+from harness.compare import CompareOptions, compare_strategies
 from harness.seed import TABLES, read_manifest, seed, verify
 from harness.server import EmbeddedServer, free_port
 from harness.strategies import existing_indexes, load_strategy
@@ -776,10 +776,9 @@ def test_a_strategy_comparison_spares_user_indexes_and_restores_the_original(fre
     catalog = tmp_path / "queries"
     catalog.mkdir()
     (catalog / "users.sql").write_text("SELECT count(*) FROM users WHERE display_name > 'a'\n")
-    compare_strategies(
-        fresh_dsn, ["none", "baseline"], tier="test", queries_dir=catalog, iterations=2, warmup=0, rounds=1,
-        write_rows=100, write_trials=1,
-    )  # fmt: skip
+    options = CompareOptions(("none", "baseline"), tier="test", queries_dir=catalog, iterations=2, warmup=0, rounds=1,
+                             write_rows=100, write_trials=1)  # fmt: skip
+    compare_strategies(fresh_dsn, options)
     with psycopg.connect(fresh_dsn) as conn:
         indexes = set(existing_indexes(conn, TABLES))
         manifest = read_manifest(conn)

@@ -1,6 +1,6 @@
 """What a load run is asked (``LoadOptions``) and what it produced (``LoadResult``, per query and in total).
 
-The runner fills these in; ``harness.load.report`` writes them (load.json, load.md, load.png).
+The runner fills these in; ``harness.report.load`` writes them (load.json, load.md, load.png).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Locust runs as a subprocess (it must own gevent's monkey-patching from its first import, and ``--processes``
 forks). Every Locust process writes its exact per-request timings to ``<report>/samples/``; the runner
 merges them into per-query throughput and p50/p95/p99 (``harness.stats``), judges them against the p95
-budgets and the maximum failure rate, and writes the report folder (``harness.load.report``).
+budgets and the maximum failure rate, and writes the report folder (``harness.report.load``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from harness import paths
 from harness.catalog import Catalog
 from harness.db import connect
 from harness.errors import EnvironmentFailure, InputError
-from harness.load.report import write_load_reports
 from harness.load.results import LoadOptions, LoadQueryResult, LoadResult
 from harness.load.samples import QuerySamples, read_samples, timeline
 from harness.measure import MIN_SAMPLES_FOR_P95
+from harness.report.load import write_load_reports
 from harness.roles import Access, measuring_warning
 from harness.stats import summarize
 from harness.workload import Workload, check_run_id, incomplete_reason, now_iso, run_id
@@ -101,7 +101,7 @@ def run_load(
 ) -> LoadResult:
     """Seed if needed, run Locust for ``duration_s``, merge every process's timings, judge, report.
 
-    ``write`` (default: ``harness.load.report.write_load_reports``) is called once at the end, also when
+    ``write`` (default: ``harness.report.load.write_load_reports``) is called once at the end, also when
     the run was interrupted or Locust failed, so partial results are kept. Raises InputError (exit 2) for
     bad options, EnvironmentFailure (exit 3) when the database or Locust failed.
 

@@ -7,27 +7,23 @@ escaped; figures come from ``harness.report.plots``.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 from collections.abc import Iterable
 from html import escape
 
 from harness.environment import Environment
+from harness.report.page import html_page, img
 from harness.report.plots import format_ms, latency_distribution_png, p95_overview_png
 from harness.results import QueryResult, RunResult
 from harness.stats import CONFIDENCE, PERCENTILE_METHOD
 
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212121;margin:0;
- background:#fafafa}
 main{max-width:1100px;margin:0 auto;padding:16px 24px 48px}
 h1{font-size:22px;margin:8px 0}
 h2{font-size:17px;margin:0 0 6px}
 h3{font-size:14px;margin:14px 0 4px}
 table{border-collapse:collapse;margin:6px 0}
-th,td{padding:3px 8px;border-bottom:1px solid #e0e0e0;text-align:left;vertical-align:top}
-th{background:#eeeeee;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:700;font-size:12px;color:#fff;
  text-transform:uppercase;letter-spacing:.03em}
@@ -39,7 +35,6 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 section.query{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:12px 16px;margin:16px 0}
 ul{margin:4px 0;padding-left:20px}
 li.check-fail,.failure{color:#b71c1c}li.check-warn{color:#8d5a00}
-.small{font-size:12px;color:#616161}
 pre{background:#f5f5f5;padding:8px;overflow-x:auto;font-size:12px;line-height:1.35}
 img{max-width:100%;height:auto;display:block;margin:6px 0}
 code{font-size:12px}
@@ -50,17 +45,12 @@ def render_html(result: RunResult) -> str:
     """The whole page as one string; safe to write while a run is still going (shows what is measured)."""
     anchors = _anchors(q.name for q in result.queries)
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>harness run {escape(result.run_id)}: {escape(result.status.upper())}</title>",
-        f"<style>{_CSS}</style></head><body><main>",
         _header(result),
         _overview(result),
         _summary_table(result, anchors),
         *(_query_section(q, anchor) for q, anchor in zip(result.queries, anchors, strict=True)),
-        "</main></body></html>",
     ]
-    return "\n".join(p for p in parts if p)
+    return html_page(f"harness run {result.run_id}: {result.status.upper()}", _CSS, parts)
 
 
 # -- header ----------------------------------------------------------------------------------------
@@ -139,7 +129,7 @@ def _overview(result: RunResult) -> str:
         [q.budget_ms for q in result.queries],
         [q.verdict.status for q in result.queries],
     )
-    return "<h2>p95 vs budget</h2>\n" + _img(png, "p95 latency per query with 95% CI and budget")
+    return "<h2>p95 vs budget</h2>\n" + img(png, "p95 latency per query with 95% CI and budget")
 
 
 def _summary_table(result: RunResult, anchors: list[str]) -> str:
@@ -206,7 +196,7 @@ def _query_section(q: QueryResult, anchor: str) -> str:
             parts.append(f"<h3>Work</h3><p>{escape(m.work.describe())}; {shapes} plan shape"
                          f"{'s' if shapes != 1 else ''} over {len(m.draw_plans)} draws</p>")  # fmt: skip
         png = latency_distribution_png(m.samples_ms, s.p95, q.budget_ms, f"{q.name} (n={s.n})")
-        parts.append(_img(png, f"latency ECDF of {q.name}"))
+        parts.append(img(png, f"latency ECDF of {q.name}"))
     if m.params_example:
         params = ", ".join(f"{k}={_param_text(v)}" for k, v in m.params_example.items())
         parts.append(f'<p class="small">EXPLAIN parameters: <code>{escape(params)}</code></p>')
@@ -238,11 +228,6 @@ def _plan(q: QueryResult) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
 
 
 def _badge(status: str) -> str:

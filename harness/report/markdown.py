@@ -37,7 +37,7 @@ def render_markdown(result: RunResult) -> str:
     failures = [(q.name, c.reason) for q in result.queries for c in q.verdict.failures]
     if failures:
         lines += ["", "**Failures**", ""]
-        lines += [f"- `{name}`: {_cell(reason)}" for name, reason in failures]
+        lines += [f"- `{name}`: {md_cell(reason)}" for name, reason in failures]
     return "\n".join(lines) + "\n"
 
 
@@ -50,7 +50,7 @@ def _row(q: QueryResult) -> str:
     notes = "; ".join([c.reason for c in q.verdict.failures if c.name != "p95_budget"] + list(q.verdict.warnings))
     return (
         f"| `{q.name}` | {p50} | {p95} | {q.budget_ms:g} | {STATUS_MARK[q.verdict.status]} | "
-        f"{_cell(_work(q))} | {_cell(indexes)} | {_cell(notes) or ''} |"
+        f"{md_cell(_work(q))} | {md_cell(indexes)} | {md_cell(notes) or ''} |"
     )
 
 
@@ -64,5 +64,6 @@ def _work(q: QueryResult) -> str:
     return f"{w.shared_blks_per_call:,.0f} buffers{hit}{temp}, {w.rows_per_call:,.0f} rows"
 
 
-def _cell(text: str) -> str:
+def md_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (pipes escaped, one line)."""
     return text.replace("|", "\\|").replace("\n", " ")

@@ -8,7 +8,6 @@ terminal, the Markdown and the HTML always say the same thing. Figures use matpl
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -21,13 +20,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from harness.compare import RunComparison, StrategyComparison
-from harness.report.plots import figure_png, format_ms, style_axes
+from harness.gate import format_p
+from harness.report.export import Exporter, export
+from harness.report.markdown import md_cell
+from harness.report.page import html_page, img
+from harness.report.plots import DPI, figure_png, format_ms, style_axes
 from harness.stats import PERCENTILE_METHOD
 from harness.whatif import ESTIMATE_NOTE, WhatIf
 from harness.workload import now_iso
 
 COMPARE_SCHEMA_VERSION = 1
-DPI = 100
 LOG_SCALE_RATIO = 50.0
 STRATEGY_COLORS = ("#607d8b", "#1565c0", "#2e7d32", "#ef8f00", "#6a1b9a", "#00838f", "#c62828")
 VERDICT_COLORS = {"slower": "#c62828", "faster": "#2e7d32", "no significant difference": "#757575"}
@@ -48,29 +50,6 @@ Table = tuple[list[str], list[list[str]]]
 
 def _method(comparison: StrategyComparison | RunComparison) -> str:
     return METHOD_NOTE if isinstance(comparison, StrategyComparison) else RUNS_METHOD_NOTE
-
-
-def write_compare_reports(
-    comparison: StrategyComparison | RunComparison, directory: Path, *, html: bool = True
-) -> Path:
-    """Write compare.json, compare.md and (unless ``html`` is False) the PNG figures and compare.html."""
-    directory.mkdir(parents=True, exist_ok=True)
-    files: dict[str, str | bytes] = {
-        "compare.json": render_compare_json(comparison),
-        "compare.md": render_compare_markdown(comparison),
-    }
-    if html:
-        figures = compare_figures(comparison)
-        files.update(figures)
-        files["compare.html"] = render_compare_html(comparison, figures)
-    for name, content in files.items():
-        tmp = directory / f".{name}.tmp"
-        if isinstance(content, bytes):
-            tmp.write_bytes(content)
-        else:
-            tmp.write_text(content, encoding="utf-8")
-        tmp.replace(directory / name)
-    return directory
 
 
 # -- json --------------------------------------------------------------------------------------------
@@ -247,7 +226,7 @@ def _runs_table(c: RunComparison) -> Table:
         test = (
             "–"
             if t is None
-            else f"ratio {t.ratio:.2f}, Holm p={_p(t.p_slower_holm)} ({'paired' if t.paired else 'unpaired'})"
+            else f"ratio {t.ratio:.2f}, Holm p={format_p(t.p_slower_holm)} ({'paired' if t.paired else 'unpaired'})"
         )
         status = {"fail": "FAIL", "warn": "warn", "pass": "pass"}[d.status]
         rows.append([
@@ -278,10 +257,6 @@ def _buffers_cell(q: Any) -> str:
         return "not recorded"
     change = next((ch for ch in w.changes if ch.metric == "shared_blks"), None)
     return str(change).removeprefix("shared buffers per call ") if change else "unchanged"
-
-
-def _p(value: float) -> str:
-    return f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
 
 
 def format_bytes(size: int) -> str:
@@ -426,9 +401,8 @@ def _write_note(c: StrategyComparison) -> str:
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    cell = lambda text: text.replace("|", "\\|").replace("\n", " ")  # noqa: E731
     return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in rows
+        "| " + " | ".join(md_cell(v) for v in row) + " |" for row in rows
     ]
 
 
@@ -545,18 +519,13 @@ def run_ratios_png(c: RunComparison) -> bytes:
 # -- html --------------------------------------------------------------------------------------------
 
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212121;margin:0;
- background:#fafafa}
 main{max-width:1200px;margin:0 auto;padding:16px 24px 48px}
 h1{font-size:21px;margin:8px 0}h2{font-size:16px;margin:18px 0 6px}
 table{border-collapse:collapse;margin:6px 0;font-size:13px}
-th,td{padding:3px 8px;border-bottom:1px solid #e0e0e0;text-align:left;vertical-align:top}
-th{background:#eeeeee;font-weight:600}
 .warn{background:#fff3e0;border-left:6px solid #ef8f00;padding:6px 10px;margin:6px 0}
 .fail{background:#ffebee;border-left:6px solid #c62828;padding:6px 10px;margin:6px 0;font-weight:600}
 .ok{background:#e8f5e9;border-left:6px solid #2e7d32;padding:6px 10px;margin:6px 0}
 .slower{color:#b71c1c;font-weight:600}.faster{color:#1b5e20;font-weight:600}
-.small{font-size:12px;color:#616161}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
 """
 
@@ -568,9 +537,9 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
         banner = _incomplete_banner(comparison)
         top = [f"<div class='fail'>{escape(banner)}</div>"] if banner else []
         body = [f"<p>{escape(_strategies_title(comparison))}</p>"]
-        body += [_img(figures[n], n) for n in ("compare_p95.png",) if n in figures]
+        body += [img(figures[n], n) for n in ("compare_p95.png",) if n in figures]
         body += ["<h2>Latency per query and strategy</h2>", _html_table(*_latency_table(comparison))]
-        body += ["<h2>Cost per strategy</h2>"] + [_img(figures[n], n) for n in ("compare_costs.png",) if n in figures]
+        body += ["<h2>Cost per strategy</h2>"] + [img(figures[n], n) for n in ("compare_costs.png",) if n in figures]
         body += [_html_table(*_cost_table(comparison))]
         body += [f"<p class='small'>Write cost: {escape(_write_note(comparison))}. "
                  f"{escape(_restored_note(comparison))}.</p>"]  # fmt: skip
@@ -580,21 +549,17 @@ def render_compare_html(comparison: StrategyComparison | RunComparison, figures:
         klass = "fail" if comparison.exit_code else "ok"
         body = [f"<div class='{klass}'>{escape(_runs_title(comparison))}</div>"]
         body += ["<ul>" + "".join(f"<li>{escape(h)}</li>" for h in headlines(comparison)) + "</ul>"]
-        body += [_img(png, name) for name, png in figures.items()]
+        body += [img(png, name) for name, png in figures.items()]
         body += [_html_table(*_runs_table(comparison))]
         body += [f"<p class='small'>{escape(line)}</p>" for line in _only_in(comparison)]
         body += [f"<p class='small'>{escape(line)}</p>" for line in design_lines(comparison)]
     warnings = [f"<div class='warn'>{escape(w)}</div>" for w in comparison.warnings]
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>",
+    return html_page(title, _CSS, [
         f"<h1>{escape(title)}</h1>",
         *top,
         *warnings,
         *body,
         f"<p class='small'>{escape(_method(comparison))}.</p>",
-        "</main></body></html>",
     ])  # fmt: skip
 
 
@@ -611,5 +576,24 @@ def _verdict_class(value: str) -> str:
     return ""
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+# -- the files ---------------------------------------------------------------------------------------
+
+
+def _figures_and_page(comparison: StrategyComparison | RunComparison) -> dict[str, str | bytes]:
+    """The PNG figures and compare.html, which embeds them: rendered once for both."""
+    figures = compare_figures(comparison)
+    return {**figures, "compare.html": render_compare_html(comparison, figures)}
+
+
+COMPARE_EXPORTERS: tuple[Exporter[StrategyComparison | RunComparison], ...] = (
+    Exporter.file("compare.json", render_compare_json),
+    Exporter.file("compare.md", render_compare_markdown),
+)
+HTML_EXPORTER: Exporter[StrategyComparison | RunComparison] = Exporter(_figures_and_page)
+
+
+def write_compare_reports(
+    comparison: StrategyComparison | RunComparison, directory: Path, *, html: bool = True
+) -> Path:
+    """Write compare.json, compare.md and (unless ``html`` is False) the PNG figures and compare.html."""
+    return export(comparison, directory, COMPARE_EXPORTERS + ((HTML_EXPORTER,) if html else ()))

@@ -9,11 +9,13 @@ with another arm's. Between arms the caller may rebuild indexes (``enter``); the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import psycopg
 
 from harness.catalog import Query
 from harness.measure import Measurement, MeasureOptions, measure_query
@@ -53,6 +55,14 @@ class Accumulated:
 
 
 Block = tuple[Arm, Query]
+
+
+@dataclass(frozen=True)
+class CompareProgress:
+    """Callbacks for a display: a status line, and (done, total, query, arm) after each measurement."""
+
+    message: Callable[[str], None] = lambda text: None
+    measured: Callable[[int, int, str, str], None] = lambda done, total, query, strategy: None
 
 
 def rotated(names: Sequence[str], round_index: int) -> list[str]:
@@ -144,19 +154,7 @@ def measure_slice(
     acc.plan_shapes.update(measured.plan_shapes)
 
 
-@dataclass(frozen=True)
-class Design:
-    """How an A/B comparison was measured, printed beside its verdicts so a reader can judge them."""
-
-    base: str  # "git ref main (commit 1a2b3c4d)" or the base catalog's folder
-    candidate: str
-    rounds: int
-    iterations: int  # timed executions per query and side (n per side)
-    warmup: int  # untimed executions per query, side and round
-    order: str  # how the sides alternate within a round
-    indexes: str  # whether both sides share the same index definitions
-    paired: tuple[str, ...]  # queries whose two sides used the same draws: samples pair by draw index
-    unpaired: tuple[str, ...]  # queries whose sides declare different parameters: compared as independent
-    test: str  # the statistical test behind the timing verdict
-    family_alpha: float | None  # the false-alarm rate controlled over the whole catalog, when there is one
-    wall_s: float = 0.0
+def checkpoint(conn: psycopg.Connection) -> None:
+    """Flush the index build's dirty pages now, not during the next arm's timings (needs privilege)."""
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CHECKPOINT")

@@ -16,23 +16,18 @@ from matplotlib.figure import Figure
 
 from harness.load.results import LoadQueryResult, LoadResult
 from harness.load.samples import TOTAL, Timeline
-from harness.report.markdown import markdown_heading
+from harness.report.export import Exporter, export
+from harness.report.markdown import STATUS_MARK, markdown_heading
 from harness.report.plots import DPI, figure_png
 from harness.stats import PERCENTILE_METHOD
 
 LOAD_SCHEMA_VERSION = 1
-STATUS_MARK = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ FAIL"}
 MAX_QUERY_LINES = 10  # more queries than this: the figure shows the total only
 
 
-def write_load_reports(result: LoadResult, directory: Path) -> Path:
-    """Write load.json, load.md and load.png (when there is a timeline) into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "load.json").write_text(json.dumps(load_document(result), indent=1, default=str) + "\n")
-    (directory / "load.md").write_text(render_load_markdown(result))
-    if result.timeline is not None and result.timeline.bins:
-        (directory / "load.png").write_bytes(timeline_png(result.timeline, result.run_id))
-    return directory
+def render_load_json(result: LoadResult) -> str:
+    """load.json: versioned, every figure the Markdown shows and the timeline behind load.png."""
+    return json.dumps(load_document(result), indent=1, default=str) + "\n"
 
 
 def load_document(result: LoadResult) -> dict[str, Any]:
@@ -154,3 +149,24 @@ def timeline_png(timeline: Timeline, title: str) -> bytes:
     latency.set_xlabel("seconds since the first request")
     latency.grid(alpha=0.3)
     return figure_png(fig)
+
+
+# -- the files ---------------------------------------------------------------------------------------
+
+
+def _timeline_figure(result: LoadResult) -> bytes | None:
+    if result.timeline is None or not result.timeline.bins:
+        return None
+    return timeline_png(result.timeline, result.run_id)
+
+
+LOAD_EXPORTERS: tuple[Exporter[LoadResult], ...] = (
+    Exporter.file("load.json", render_load_json),
+    Exporter.file("load.md", render_load_markdown),
+    Exporter.file("load.png", _timeline_figure),
+)
+
+
+def write_load_reports(result: LoadResult, directory: Path) -> Path:
+    """Write load.json, load.md and load.png (when there is a timeline) into ``directory``, atomically each."""
+    return export(result, directory, LOAD_EXPORTERS)
