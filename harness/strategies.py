@@ -6,7 +6,6 @@ strategy's own; primary keys, constraints and anybody else's indexes are never t
 
 from __future__ import annotations
 
-import difflib
 import re
 import time
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import paths
-from harness.errors import ConfigError, InputError
+from harness.errors import ConfigError, InputError, did_you_mean
 
 if TYPE_CHECKING:
     import psycopg
@@ -67,9 +66,8 @@ def load_strategy(name: str, directory: Path | None = None) -> Strategy:
     path = directory / f"{name}.sql"
     if not path.is_file():
         known = available_strategies(directory)
-        hint = difflib.get_close_matches(name, known, n=1)
-        suggestion = f"did you mean {hint[0]!r}? " if hint else ""
-        raise InputError(f"unknown strategy {name!r}: {suggestion}known strategies: {', '.join(known)}")
+        hint = did_you_mean(name, known)
+        raise InputError(f"unknown strategy {name!r}{hint}: known strategies: {', '.join(known)}")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
