@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.strategies.apply import StrategyApplied, apply_strategy, existing_indexes
+from harness.strategies.apply import StrategyApplied, apply_strategy, existing_indexes, secondary_indexes
 from harness.strategies.files import (
     IndexDef,
     Strategy,
@@ -21,5 +21,6 @@ __all__ = [
     "existing_indexes",
     "load_strategy",
     "managed_index_names",
+    "secondary_indexes",
     "strategies_dir",
 ]

@@ -28,9 +28,14 @@ class StrategyApplied:
 
 def existing_indexes(conn: psycopg.Connection, tables: list[str]) -> list[str]:
     """Secondary indexes (not backing a constraint) on ``tables``, in the current schema."""
+    return [name for name, _ in secondary_indexes(conn, tables)]
+
+
+def secondary_indexes(conn: psycopg.Connection, tables: list[str]) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX …) of the indexes on ``tables`` that back no constraint, in the current schema."""
     rows = conn.execute(
         """
-        SELECT c.relname
+        SELECT c.relname, pg_get_indexdef(i.indexrelid)
         FROM pg_index i
         JOIN pg_class c ON c.oid = i.indexrelid
         JOIN pg_class t ON t.oid = i.indrelid
@@ -40,7 +45,7 @@ def existing_indexes(conn: psycopg.Connection, tables: list[str]) -> list[str]:
         """,
         [tables],
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(name, definition) for name, definition in rows]
 
 
 def apply_strategy(
