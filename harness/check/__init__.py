@@ -47,7 +47,7 @@ def check_catalog(catalog: Catalog, schema: SchemaInfo, dsn: str | None = None) 
             clean.append(query)
     if dsn is not None:
         findings += prepare_queries(dsn, clean)
-    return sorted(findings, key=lambda f: (f.path, f.line, f.col, f.rule_id))
+    return sorted(findings, key=_by_position)
 
 
 def run_check(
@@ -79,7 +79,7 @@ def run_check(
         ]
     findings = sorted(
         findings + check_catalog(Catalog(queries_dir, tuple(queries)), schema, dsn),
-        key=lambda f: (f.path, f.line, f.col, f.rule_id),
+        key=_by_position,
     )
     if any(f.rule_id == "config_error" for f in findings):
         code = EXIT_BAD_INPUT
@@ -104,3 +104,7 @@ def refuse_unrunnable(catalog: Catalog) -> None:
         if blockers:
             first = blockers[0]
             raise ConfigError(first.path, f"{first.message}; {first.fix}", first.line, first.col)
+
+
+def _by_position(finding: Finding) -> tuple[str, int, int, str]:
+    return finding.path, finding.line, finding.col, finding.rule_id
