@@ -83,7 +83,7 @@ class WarningKind(Enum):
 class QueryWarning(str):
     """A warning: its text (a ``str``, so every report, JSON and test reads it unchanged) and its kind.
 
-    Read back from a run.json without codes (schema_version 1, or a warning of no kind) ``kind`` is None.
+    Read back from a run.json written before codes existed, or text of no kind, ``kind`` is None.
     """
 
     __slots__ = ("kind",)
@@ -143,7 +143,7 @@ class QueryVerdict:
         return cls(
             query=data.get("query", name),
             status=data["status"],
-            checks=tuple(Check(**{k: c[k] for k in ("name", "status", "reason")}) for c in data.get("checks") or ()),
+            checks=tuple(Check(c["name"], c["status"], c["reason"]) for c in data.get("checks") or ()),
             warnings=tuple(QueryWarning.read(text, code) for text, code in zip(warnings, codes, strict=True)),
         )
 
