@@ -3,7 +3,8 @@
 Locust runs as a subprocess (it must own gevent's monkey-patching from its first import, and ``--processes``
 forks). Every Locust process writes its exact per-request timings to ``<report>/samples/``; the runner
 merges them into per-query throughput and p50/p95/p99 (``harness.stats``), judges them against the p95
-budgets and the maximum failure rate, and writes the report folder (``harness.load.report``).
+budgets and the maximum failure rate with the gate ``harness run`` uses (``harness.verdicts.judge_load``),
+and writes the report folder (``harness.load.report``).
 """
 
 from __future__ import annotations
