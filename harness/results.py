@@ -23,6 +23,7 @@ from harness.work import Work
 T = TypeVar("T")
 
 SCHEMA_VERSION = 2  # 2: per-query work metrics, per-draw plan shapes, draws digest; cache state
+# Added within version 2, optional on reading: verdict.warning_codes (harness.verdicts.WarningKind codes).
 READABLE_SCHEMA_VERSIONS = (1, 2)  # version 1 runs compare on timings only (no work metrics)
 
 
