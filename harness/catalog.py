@@ -15,7 +15,6 @@ only sees frozen dataclasses. ``Query.sql`` is the file's own text, never SQL re
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from harness.errors import ConfigError, InputError
+from harness.errors import ConfigError, InputError, did_you_mean
 
 DEFAULT_BUDGET_MS = 500.0
 MAX_BUDGET_MS = 3_600_000.0  # an hour: statement_timeout (budget x factor) must stay a valid integer
@@ -45,8 +44,9 @@ _EXPECT_KEYS = ("indexes", "strategies", "min_rows")
 _HEADER_OPEN = re.compile(r"^\s*/\*\s*harness\s*$")
 _HEADER_CLOSE = re.compile(r"^\s*\*/\s*$")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-# psycopg's placeholder syntax: %(name)s / %(name)b / %(name)t, %s, and %% for a literal percent sign.
-_PERCENT = re.compile(r"%(?:\((?P<name>[^)]*)\)(?P<fmt>[sbt])|(?P<pos>[sbt])|(?P<pct>%))?")
+# psycopg's placeholder syntax: %(name)s / %(name)b / %(name)t, %s, and %% for a literal percent sign; a
+# match with none of the groups is a lone '%'. The one pattern check's rewrite and the header checks share.
+PLACEHOLDER = re.compile(r"%(?:\((?P<name>[^)]*)\)(?P<fmt>[sbt])|(?P<pos>[sbt])|(?P<pct>%))?")
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class Catalog:
         for query in self.queries:
             if query.name == name:
                 return query
-        raise InputError(f"no query named {name!r} in {self.directory}{_suggest(name, self.names)}")
+        raise InputError(f"no query named {name!r} in {self.directory}{did_you_mean(name, self.names)}")
 
     def select(self, only: list[str] | None) -> Catalog:
         """The sub-catalog of the named queries (all of them when ``only`` is empty)."""
@@ -213,7 +213,7 @@ def scan_placeholders(sql: str) -> tuple[list[Placeholder], list[tuple[int, str]
     """Placeholders of ``sql`` in order, and (offset, problem) for '%' signs psycopg would reject."""
     found: list[Placeholder] = []
     problems: list[tuple[int, str]] = []
-    for match in _PERCENT.finditer(sql):
+    for match in PLACEHOLDER.finditer(sql):
         if match.group("pct"):
             continue
         if match.group("name") is not None:
@@ -223,11 +223,6 @@ def scan_placeholders(sql: str) -> tuple[list[Placeholder], list[tuple[int, str]
         else:
             problems.append((match.start(), "lone '%': write '%%' for a literal percent sign"))
     return found, problems
-
-
-def _suggest(word: str, choices: object) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)  # type: ignore[arg-type]
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _read_text(path: Path) -> str:
@@ -279,7 +274,7 @@ def _parse_toml(path: Path, header: str, finder: _KeyFinder) -> dict[str, object
         ) from None
     for key in meta:
         if key not in _TOP_KEYS:
-            raise ConfigError(path, f"unknown key {key!r}{_suggest(key, _TOP_KEYS)}", *finder.find(key))
+            raise ConfigError(path, f"unknown key {key!r}{did_you_mean(key, _TOP_KEYS)}", *finder.find(key))
     return meta
 
 
@@ -368,7 +363,7 @@ def _prepare(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> str:
     if prepare not in PREPARE_MODES:
         raise ConfigError(
             path,
-            f"prepare must be one of {', '.join(PREPARE_MODES)}, not {prepare!r}{_suggest(prepare, PREPARE_MODES)}",
+            f"prepare must be one of {', '.join(PREPARE_MODES)}, not {prepare!r}{did_you_mean(prepare, PREPARE_MODES)}",
             *finder.find("prepare"),
         )  # type: ignore[arg-type]
     return prepare  # type: ignore[return-value]
@@ -391,14 +386,14 @@ def _param(path: Path, finder: _KeyFinder, name: str, spec: object) -> ParamSpec
         raise ConfigError(path, f"parameter {name!r}: add draw = one of {', '.join(DRAW_KINDS)}", line, col)
     if draw not in DRAW_KINDS:
         raise ConfigError(
-            path, f"parameter {name!r}: unknown draw {draw!r}{_suggest(str(draw), DRAW_KINDS)}", line, col
+            path, f"parameter {name!r}: unknown draw {draw!r}{did_you_mean(str(draw), DRAW_KINDS)}", line, col
         )
     allowed = _DRAW_KEYS[draw]
     for key in spec:
         if key not in allowed:
             raise ConfigError(
                 path,
-                f"parameter {name!r}: unknown key {key!r} for draw = {draw!r}{_suggest(key, allowed)}",
+                f"parameter {name!r}: unknown key {key!r} for draw = {draw!r}{did_you_mean(key, allowed)}",
                 line,
                 col,
             )
@@ -469,7 +464,7 @@ def _expectation(path: Path, finder: _KeyFinder, nth: int, block: object) -> Ind
         if key not in _EXPECT_KEYS:
             raise ConfigError(
                 path,
-                f"unknown key {key!r} in [[expect]]{_suggest(key, _EXPECT_KEYS)}",
+                f"unknown key {key!r} in [[expect]]{did_you_mean(key, _EXPECT_KEYS)}",
                 *finder.find(key, "expect", nth),
             )
     indexes = block.get("indexes")
@@ -507,7 +502,7 @@ def _lint_allow(path: Path, finder: _KeyFinder, lint: object) -> Mapping[str, st
     for rule, reason in allow.items():
         position = finder.find(rule, "lint.allow")
         if rule not in RULE_IDS and rule != UNPARSED:
-            raise ConfigError(path, f"unknown lint rule {rule!r}{_suggest(rule, RULE_IDS)}", *position)
+            raise ConfigError(path, f"unknown lint rule {rule!r}{did_you_mean(rule, RULE_IDS)}", *position)
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(path, f'{rule} = "…" needs a reason saying why the rule does not apply here', *position)
     return MappingProxyType(dict(allow))

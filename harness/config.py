@@ -6,7 +6,6 @@ A user adds a tier by adding a file; errors read like a compiler's (file:line: k
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 import re
 import tomllib
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.errors import ConfigError, InputError
+from harness.errors import ConfigError, InputError, did_you_mean
 
 TIER_KEYS = {
     "name",
@@ -96,9 +95,8 @@ def load_tier(name_or_path: str | Path, directory: Path | None = None) -> Tier:
         path = (directory or tiers_dir()) / f"{name_or_path}.toml"
         if not path.is_file():
             known = available_tiers(directory)
-            hint = difflib.get_close_matches(str(name_or_path), known, n=1)
-            suggestion = f"did you mean {hint[0]!r}? " if hint else ""
-            raise InputError(f"unknown tier {name_or_path!r}: {suggestion}known tiers: {', '.join(known)}")
+            hint = did_you_mean(str(name_or_path), known)
+            raise InputError(f"unknown tier {name_or_path!r}{hint}: known tiers: {', '.join(known)}")
     return parse_tier(path)
 
 
@@ -119,7 +117,7 @@ def parse_tier(path: Path) -> Tier:
     reader = _Reader(path, text, data)
     for key in data:
         if key not in TIER_KEYS:
-            reader.fail(key, f"unknown key {key!r}{_suggest(key, TIER_KEYS)}")
+            reader.fail(key, f"unknown key {key!r}{did_you_mean(key, TIER_KEYS)}")
     for key in REQUIRED_KEYS:
         if key not in data:
             raise ConfigError(path, f"missing required key {key!r}")
@@ -145,7 +143,7 @@ def parse_tier(path: Path) -> Tier:
         reader.fail("bounds", "bounds must be a table of table-name = [min, max]")
     for table, pair in raw_bounds.items():
         if table not in BOUNDED_TABLES:
-            reader.fail(table, f"bounds: unknown table {table!r}{_suggest(table, BOUNDED_TABLES)}", "bounds")
+            reader.fail(table, f"bounds: unknown table {table!r}{did_you_mean(table, BOUNDED_TABLES)}", "bounds")
         if not (
             isinstance(pair, list)
             and len(pair) == 2
@@ -222,11 +220,6 @@ class _Reader:
 
 def _describe(value: object) -> str:
     return f"{type(value).__name__} {value!r}"
-
-
-def _suggest(word: str, choices: object) -> str:
-    hint = difflib.get_close_matches(word, sorted(choices), n=1)  # type: ignore[call-overload]
-    return f" (did you mean {hint[0]!r}?)" if hint else ""
 
 
 def _toml_error_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None]:

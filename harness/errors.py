@@ -15,7 +15,9 @@ The CLI turns these into ``Error: …`` and the exit code; only ``--debug`` show
 
 from __future__ import annotations
 
+import difflib
 import errno
+from collections.abc import Iterable, Mapping
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -91,3 +93,14 @@ def os_error_fix(exc: OSError, place: str = "HARNESS_HOME / --reports-dir") -> s
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"make it writable, or point {place} at a writable folder"
     return f"check the path, or point {place} at a writable folder"
+
+
+def did_you_mean(word: str, choices: Iterable[str] | Mapping[str, str]) -> str:
+    """`` (did you mean 'orders'?)`` for the choice closest to ``word`` (case-insensitive), or ``""``.
+
+    A mapping suggests its value for the closest key: a bare table name can suggest its qualified name.
+    """
+    names = choices if isinstance(choices, Mapping) else {choice: choice for choice in choices}
+    folded = {key.lower(): value for key, value in names.items()}
+    close = difflib.get_close_matches(word.lower(), sorted(folded), n=1)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""

@@ -17,12 +17,13 @@ from harness.errors import InputError
 from harness.measure import IndexUsability, Measurement
 from harness.plans import PlanFacts
 from harness.stats import PERCENTILE_METHOD, Summary
-from harness.verdicts import Check, QueryVerdict
+from harness.verdicts import QueryVerdict
 from harness.work import Work
 
 T = TypeVar("T")
 
 SCHEMA_VERSION = 2  # 2: per-query work metrics, per-draw plan shapes, draws digest; cache state
+# Added within version 2, optional on reading: verdict.warning_codes (harness.verdicts.WarningKind codes).
 READABLE_SCHEMA_VERSIONS = (1, 2)  # version 1 runs compare on timings only (no work metrics)
 
 
@@ -65,7 +66,6 @@ class QueryResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryResult:
         """A query's result as ``as_dict`` wrote it (``params_example`` comes back as JSON values)."""
-        verdict = data["verdict"]
         measurement = Measurement(
             query=data["name"],
             prepare=data.get("prepare") or "",
@@ -91,12 +91,7 @@ class QueryResult:
             path=data.get("path", ""),
             measurement=measurement,
             summary=_known(Summary, data["summary"]) if data.get("summary") else None,
-            verdict=QueryVerdict(
-                query=verdict.get("query", data["name"]),
-                status=verdict["status"],
-                checks=tuple(_known(Check, c) for c in verdict.get("checks") or ()),
-                warnings=tuple(verdict.get("warnings") or ()),
-            ),
+            verdict=QueryVerdict.from_dict(data["verdict"], data["name"]),
         )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.catalog import load_catalog, load_query, scan_placeholders
-from harness.errors import ConfigError, InputError
+from harness.errors import ConfigError, InputError, did_you_mean
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -164,3 +164,9 @@ def test_reference_catalog_loads_with_at_least_eight_queries():
     catalog = load_catalog(REPO / "queries")
     assert len(catalog.queries) >= 8
     assert all(q.description and q.params for q in catalog.queries)
+
+
+def test_one_did_you_mean_serves_every_unknown_name() -> None:
+    assert did_you_mean("Ordrs", ["users", "orders"]) == " (did you mean 'orders'?)"  # case folds
+    assert did_you_mean("ordrs", {"orders": "sales.orders"}) == " (did you mean 'sales.orders'?)"  # key → value
+    assert did_you_mean("zzzz", ["orders"]) == ""

@@ -1,7 +1,7 @@
 """Lint rules: SQL that runs but performs badly or means something else than it seems.
 
 Each rule is a small function over a parsed query (``harness.lint.rules``) registered here with an id, a
-severity and a one-line fix. Rules report character offsets into the parsed text; ``harness.check`` turns
+severity and a one-line fix. Rules report character offsets into the parsed text; ``harness.check.rules`` turns
 them into file:line:col findings and drops the ones a query silences in ``[lint.allow]``.
 """
 

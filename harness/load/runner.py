@@ -3,7 +3,8 @@
 Locust runs as a subprocess (it must own gevent's monkey-patching from its first import, and ``--processes``
 forks). Every Locust process writes its exact per-request timings to ``<report>/samples/``; the runner
 merges them into per-query throughput and p50/p95/p99 (``harness.stats``), judges them against the p95
-budgets and the maximum failure rate, and writes the report folder (``harness.report.load``).
+budgets and the maximum failure rate with the gate ``harness run`` uses (``harness.verdicts.judge_load``),
+and writes the report folder (``harness.report.load``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from harness.db import connect
 from harness.errors import EnvironmentFailure, InputError
 from harness.load.results import LoadOptions, LoadQueryResult, LoadResult
 from harness.load.samples import QuerySamples, read_samples, timeline
-from harness.measure import MIN_SAMPLES_FOR_P95
 from harness.report.load import write_load_reports
 from harness.roles import Access, measuring_warning
 from harness.stats import summarize
+from harness.verdicts import judge_load
 from harness.workload import Workload, check_run_id, incomplete_reason, now_iso, run_id
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -310,30 +311,18 @@ def _collect(result: LoadResult, catalog: Catalog, samples: dict[str, QuerySampl
 def _judge(
     name: str, weight: int, budget: float | None, samples: QuerySamples, duration: float, options: LoadOptions
 ) -> LoadQueryResult:
+    """One query's (or the total's) load result, judged by the gate ``harness run`` uses (``verdicts``)."""
     summary = summarize(samples.ms) if samples.ms else None
-    reasons: list[str] = []
-    warnings: list[str] = []
-    if summary is not None and budget is not None and summary.p95 > budget:
-        reasons.append(
-            f"p95 {summary.p95:.2f} ms > budget {budget:g} ms under load ({options.users} users, n={summary.n})"
-        )
-    total = len(samples.ms) + samples.failures
-    rate = samples.failures / total if total else 0.0
-    if rate > options.max_failure_rate:
-        top = "; ".join(f"{message} ×{count}" for message, count in samples.errors.most_common(3))
-        reasons.append(
-            f"failure rate {rate:.1%} > {options.max_failure_rate:.1%} ({samples.failures} of {total}: {top})"
-        )
-    if total == 0 and options.role == "master":
-        warnings.append(
-            "the workers keep the exact timings (their reports/<run-id>/load.md); "
-            "Locust's rounded view is in locust_stats.csv here"
-        )
-    elif total == 0:
-        warnings.append("no request completed: lengthen --duration or raise its weight")
-    elif summary is not None and summary.n < MIN_SAMPLES_FOR_P95:
-        warnings.append(f"only {summary.n} successful requests: a p95 needs at least {MIN_SAMPLES_FOR_P95}")
-    status = "fail" if reasons else "warn" if warnings else "pass"
+    verdict = judge_load(
+        name,
+        summary,
+        budget,
+        samples.failures,
+        samples.errors,
+        users=options.users,
+        max_failure_rate=options.max_failure_rate,
+        on_master=options.role == "master",
+    )
     return LoadQueryResult(
         name=name,
         weight=weight,
@@ -343,6 +332,6 @@ def _judge(
         throughput_rps=len(samples.ms) / duration,
         summary=summary,
         errors=dict(samples.errors.most_common()),
-        status=status,
-        reasons=tuple(reasons + warnings),
+        status=verdict.status,
+        reasons=tuple(c.reason for c in verdict.failures) + verdict.warnings,
     )

@@ -32,7 +32,7 @@ from harness.seed.manifest import (
     write_manifest,
 )
 from harness.seed.pipeline import EncodedTables
-from harness.strategies import apply_strategy, load_strategy, managed_index_names
+from harness.strategies import apply_strategy, load_strategy, managed_index_names, secondary_indexes
 
 TABLES = ["users", "courses", "lessons", "enrollments", "user_progress", "behavior_logs", "points_ledger"]
 
@@ -187,19 +187,7 @@ def user_indexes(
     """(name, CREATE INDEX …) of the indexes on ``tables`` that the user made: no strategy file names them,
     no constraint backs them. Dropping the tables drops them too; ``recreate_user_indexes`` puts them back."""
     managed = managed_index_names(strategies) | set(ours)
-    rows = conn.execute(
-        """
-        SELECT c.relname, pg_get_indexdef(i.indexrelid)
-        FROM pg_index i
-        JOIN pg_class c ON c.oid = i.indexrelid
-        JOIN pg_class t ON t.oid = i.indrelid
-        WHERE t.relname = ANY (%s) AND t.relnamespace = current_schema()::regnamespace
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
-        ORDER BY c.relname
-        """,
-        [tables],
-    ).fetchall()
-    return [(name, definition) for name, definition in rows if name not in managed]
+    return [(name, definition) for name, definition in secondary_indexes(conn, tables) if name not in managed]
 
 
 def recreate_user_indexes(conn: psycopg.Connection, indexes: list[tuple[str, str]]) -> None:

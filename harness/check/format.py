@@ -6,10 +6,8 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # for annotations only: harness.check imports this module to render its findings
-    from harness.check import Finding
+from harness.check.findings import Finding
 
 JSON_SCHEMA_VERSION = 1
 

@@ -1,23 +1,16 @@
-"""Index strategies: named SQL files of CREATE INDEX statements, applied to seeded data.
+"""Index strategy files: ``strategies/<name>.sql``, CREATE INDEX statements only, parsed into a ``Strategy``.
 
-Applying a strategy drops only indexes the harness created or a strategy file names, then builds the
-strategy's own; primary keys, constraints and anybody else's indexes are never touched.
+Reading them needs no database; applying one is ``harness.strategies.apply``.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness import paths
-from harness.errors import ConfigError, InputError
-
-if TYPE_CHECKING:
-    import psycopg
+from harness.errors import ConfigError, InputError, did_you_mean
 
 _CREATE_INDEX = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?"
@@ -45,14 +38,6 @@ class Strategy:
         return [index.name for index in self.indexes]
 
 
-@dataclass(frozen=True)
-class StrategyApplied:
-    strategy: str
-    build_s: float
-    dropped: list[str]
-    created: list[str]
-
-
 def strategies_dir() -> Path:
     return paths.scenarios_dir() / "strategies"
 
@@ -67,9 +52,8 @@ def load_strategy(name: str, directory: Path | None = None) -> Strategy:
     path = directory / f"{name}.sql"
     if not path.is_file():
         known = available_strategies(directory)
-        hint = difflib.get_close_matches(name, known, n=1)
-        suggestion = f"did you mean {hint[0]!r}? " if hint else ""
-        raise InputError(f"unknown strategy {name!r}: {suggestion}known strategies: {', '.join(known)}")
+        hint = did_you_mean(name, known)
+        raise InputError(f"unknown strategy {name!r}{hint}: known strategies: {', '.join(known)}")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
@@ -112,51 +96,3 @@ def _statements(text: str) -> list[tuple[int, str]]:
 def managed_index_names(directory: Path | None = None) -> set[str]:
     """Every index name any strategy file declares: the only names a strategy switch may drop."""
     return {name for s in available_strategies(directory) for name in load_strategy(s, directory).index_names}
-
-
-def existing_indexes(conn: psycopg.Connection, tables: list[str]) -> list[str]:
-    """Secondary indexes (not backing a constraint) on ``tables``, in the current schema."""
-    rows = conn.execute(
-        """
-        SELECT c.relname
-        FROM pg_index i
-        JOIN pg_class c ON c.oid = i.indexrelid
-        JOIN pg_class t ON t.oid = i.indrelid
-        WHERE t.relname = ANY (%s) AND t.relnamespace = current_schema()::regnamespace
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
-        ORDER BY c.relname
-        """,
-        [tables],
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def apply_strategy(
-    conn: psycopg.Connection,
-    strategy: Strategy,
-    tables: list[str],
-    previously_created: list[str],
-    directory: Path | None = None,
-    analyze: bool = True,
-) -> StrategyApplied:
-    """Drop the indexes the harness manages on ``tables`` and build ``strategy``'s (caller commits).
-
-    ANALYZE afterwards gives expression indexes their statistics; a caller about to ANALYZE every table
-    anyway (the seeder) passes ``analyze=False``."""
-    droppable = managed_index_names(directory) | set(previously_created)
-    dropped = [name for name in existing_indexes(conn, tables) if name in droppable]
-    for name in dropped:
-        conn.execute(f'DROP INDEX "{name}"')
-    import psycopg  # here, not at import time: the module parses strategy files without a driver
-
-    started = time.perf_counter()
-    for index in strategy.indexes:
-        try:
-            conn.execute(index.sql)
-        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-            problem = f"{exc.diag.message_primary}: seed this database first, or fix the index"
-            raise ConfigError(strategy.path, problem, index.line) from None
-    build_s = time.perf_counter() - started
-    for table in sorted({index.table for index in strategy.indexes} if analyze else ()):
-        conn.execute(f"ANALYZE {table}")
-    return StrategyApplied(strategy.name, build_s, dropped, strategy.index_names)
