@@ -78,14 +78,14 @@ def run(
         with contextlib.ExitStack() as held:
             manifest = workload.prepare_and_hold(held, "run", progress.seeding)
             result.environment = workload.environment(manifest)
+            tables = workload.measured_tables(manifest, result.environment)
+            witness = workload.data_witness(tables)  # at once: a write from here on makes the run invalid
             warning = measuring_warning(access)
             if warning:
                 result.warnings.append(warning)
                 progress.warning(warning)
             ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
             result.cache = warm_cache(dsn, vacuum_new=manifest is not None).as_dict()
-            tables = workload.measured_tables(manifest, result.environment)
-            witness = workload.data_witness(tables)
             draws = workload.draws(manifest, options.measure.warmup + options.measure.iterations, access.reader_dsn)
             write(result)
             queries = workload.catalog.queries
