@@ -90,3 +90,21 @@ def wait_for(condition: Callable[[], object], timeout: float = 60, interval: flo
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {condition}")
+
+
+@pytest.fixture(scope="module")
+def tier_dsn(admin_dsn: str, pg_server: EmbeddedServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """One database seeded with tier test (baseline indexes), shared by the tests of one module."""
+    from harness.seed import seed
+
+    name = f"m{os.getpid()}_{request.module.__name__.rsplit('.', 1)[-1]}".lower()
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    port = pg_server.status().port
+    assert port is not None
+    dsn = pg_server.dsn(port, name)
+    seed(dsn, "test", 42, "baseline")
+    yield dsn
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -32,7 +31,7 @@ from harness.report import write_reports
 from harness.report.compare import render_compare_text, write_compare_reports
 from harness.results import SavedRun, load_run
 from harness.run import RunOptions, run
-from harness.seed import TABLES, read_manifest, seed
+from harness.seed import TABLES, read_manifest
 from harness.strategies import existing_indexes, load_strategy
 from harness.whatif import what_if
 
@@ -52,20 +51,6 @@ def measure_run(dsn: str, catalog: Path, out: Path, measure: MeasureOptions = FE
     result = run(dsn, RunOptions(queries_dir=catalog, measure=measure, allow_few_samples=True, **options))  # type: ignore[arg-type]
     write_reports(result, out, html=False)
     return load_run(out / "run.json")
-
-
-@pytest.fixture(scope="module")
-def tier_dsn(admin_dsn: str, pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """One database seeded with tier test (baseline indexes) for the module."""
-    name = f"cmp{os.getpid()}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = pg_server.dsn(pg_server.status().port, name)
-    seed(dsn, "test", 42, "baseline")
-    yield dsn
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -17,7 +16,7 @@ from harness.compare import compare_catalogs, compare_runs
 from harness.compare.interleave import shuffled
 from harness.errors import ConfigError, InputError
 from harness.results import load_run
-from harness.seed import TABLES, seed
+from harness.seed import TABLES
 from harness.strategies import existing_indexes, load_strategy
 
 # Latency dominated by pg_sleep, as in test_compare.py: a scheduler hiccup of a few ms cannot move a p95.
@@ -34,20 +33,6 @@ def write_catalog(directory: Path, queries: dict[str, str], params: dict[str, st
         header = f'/* harness\ndescription = "{name}"\nbudget_ms = 200\n{extra}*/\n'
         (directory / f"{name}.sql").write_text(header + sql + "\n")
     return directory
-
-
-@pytest.fixture(scope="module")
-def tier_dsn(admin_dsn: str, pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """One database seeded with tier test (baseline indexes) for the module."""
-    name = f"ab{os.getpid()}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = pg_server.dsn(pg_server.status().port, name)
-    seed(dsn, "test", 42, "baseline")
-    yield dsn
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def ab(dsn: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
