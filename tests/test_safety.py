@@ -427,20 +427,23 @@ def test_data_written_under_a_run_marks_it_invalid_and_exits_3(cluster: Cluster,
     args = ("run", "--tier", "test", "--iterations", "40", "--queries", str(queries), "--run-id", "x")
     runner = launch(cluster, tmp_path / "run", *args, "--reports-dir", str(tmp_path / "r"))
     try:
-        wait_for(lambda: measuring_lock_held(cluster), timeout=60, interval=0.05)
-        with psycopg.connect(cluster.dsn, autocommit=True) as conn:  # someone else's client writes
+        stderr_file = tmp_path / "run" / "stderr"
+        # Once the query is being timed (so after the run took its data witness), someone else's client writes.
+        wait_for(lambda: stderr_file.exists() and "measuring q" in stderr_file.read_text(), timeout=60, interval=0.05)
+        assert measuring_lock_held(cluster)
+        with psycopg.connect(cluster.dsn, autocommit=True) as conn:
             conn.execute("DELETE FROM points_ledger WHERE ctid = (SELECT min(ctid) FROM points_ledger)")
         time.sleep(1.2)  # cumulative statistics are flushed within a second
         code = runner.wait(timeout=120)
     finally:
         if runner.poll() is None:
             runner.kill()
+        assert harness(cluster, "seed", "--tier", "test").returncode == 0  # the next tests need intact data
     stderr = (tmp_path / "run" / "stderr").read_text()
     assert code == 3, stderr
     assert "the data changed while measuring" in stderr
     report = json.loads((tmp_path / "r" / "x" / "run.json").read_text())
     assert report["complete"] is False and report["incomplete_reason"].startswith("invalid:")
-    assert harness(cluster, "seed", "--tier", "test").returncode == 0
 
 
 def test_a_run_refused_for_a_foreign_database_writes_no_report(fresh_dsn: str, tmp_path: Path) -> None:
