@@ -263,7 +263,8 @@ def check_usable(
     Inside a transaction that is always rolled back, the table's other secondary indexes are dropped and
     sequential scans disabled, then the query is only planned (EXPLAIN without ANALYZE: nothing runs, but
     immutable functions are evaluated while planning), in a savepoint switched to read-only after the DDL.
-    ``conn`` must be allowed to drop the indexes; the planning then runs as ``role`` (the measuring role, ``SET LOCAL``: undone with the transaction).
+    ``conn`` must be allowed to drop the indexes; the planning then runs as ``role`` (the measuring role,
+    ``SET LOCAL``: undone with the transaction).
     On a partitioned table "the table" is its whole partition tree; an index attached to a partitioned
     index cannot be dropped alone, so the topmost parent is dropped instead (taking its children along),
     and an expected parent index is served by any of its partitions' indexes.

@@ -47,8 +47,8 @@ from harness.db import redact, resolve  # noqa: E402
 from harness.errors import EXIT_ENVIRONMENT, EnvironmentFailure, HarnessError  # noqa: E402
 from harness.load.samples import SampleLog  # noqa: E402
 from harness.measure import execute_and_fetch  # noqa: E402
-from harness.safety import read_only  # noqa: E402
 from harness.querylayer import QueryLayer  # noqa: E402
+from harness.safety import read_only  # noqa: E402
 
 logger = logging.getLogger("harness.load")
 IS_MASTER = "--master" in sys.argv  # a master runs no users: it needs neither the database nor the guard
