@@ -6,13 +6,13 @@ Catalog queries run read-only because of layers, each of which blocks a write on
 1. **one statement per execution** (``execute_one``): every measured, explained, drawn or loaded statement
    goes over the extended query protocol, whose Parse message the server rejects when it holds several
    commands ("cannot insert multiple commands into a prepared statement");
-2. **every execution in a transaction that is READ ONLY from its start and rolled back** (``read_only``):
+2. **nothing runs that the parser did not understand** (``check.refuse_unrunnable``): SQL sqlglot cannot parse is
+   refused unless the file says why it is safe with ``[lint.allow] unparsed = "reason"``;
+3. **a measuring role that can only read** (``harness.roles``);
+4. **every execution in a transaction that is READ ONLY from its start and rolled back** (``read_only``):
    PostgreSQL refuses ``transaction_read_only = off`` once the transaction has taken a snapshot (and in any
    subtransaction), so the query cannot switch it; the ROLLBACK undoes whatever it did that is
-   transactional, a session-level ``set_config`` included. ``execute_one`` refuses to run outside one;
-3. **nothing runs that the parser did not understand** (``check.refuse_unrunnable``): SQL sqlglot cannot parse is
-   refused unless the file says why it is safe with ``[lint.allow] unparsed = "reason"``;
-4. **a measuring role that can only read** (``harness.roles``).
+   transactional, a session-level ``set_config`` included. ``execute_one`` refuses to run outside one.
 
 The function denylist (``is_writing_function``) is a check-time lint on top of them: it names file:line
 before anything runs, but nothing rests on it being complete.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import psycopg
 
 
-# The [lint.allow] key that lets the server judge SQL sqlglot cannot parse (layers 1 and 3 still apply).
+# The [lint.allow] key that lets the server judge SQL sqlglot cannot parse (layers 1, 3 and 4 still apply).
 UNPARSED = "unparsed"
 
 WRITING_FUNCTIONS = frozenset(

@@ -105,8 +105,8 @@ def test_the_read_only_flip_creates_nothing_over_a_dsn_as_a_login_role_that_can_
     cluster: Cluster, sequence: str, tmp_path: Path
 ) -> None:
     with psycopg.connect(cluster.dsn, autocommit=True) as conn:
-        conn.execute("DROP ROLE IF EXISTS analyst")
         conn.execute("CREATE ROLE analyst LOGIN IN ROLE pg_read_all_data")
+        conn.execute(f"GRANT UPDATE ON SEQUENCE {sequence} TO analyst")  # only the read-only transaction stops setval
     before = cluster_state(cluster.dsn)
     dsn = cluster.dsn.replace("user=harness", "user=analyst")
     queries = catalog(tmp_path / "q", FLIP, ALLOW)
@@ -114,6 +114,10 @@ def test_the_read_only_flip_creates_nothing_over_a_dsn_as_a_login_role_that_can_
     for command in ("run", "load"):
         done = harness(cluster, *COMMANDS[command], *args)
         assert done.returncode == 0, done.stdout + done.stderr
+    setval = catalog(tmp_path / "setval", f"SELECT setval('{sequence}', 999), 'a' ~<~ 'b' AS c", ALLOW)
+    args = ("--queries", str(setval), "--dsn", cluster.dsn, "--read-role", "analyst", "--no-seed")
+    done = harness(cluster, *COMMANDS["run"], *args, "--reports-dir", str(tmp_path / "r2"))
+    assert done.returncode == 1 and "cannot execute setval() in a read-only transaction" in done.stdout, done.stdout
     assert cluster_state(cluster.dsn) == before
 
 
