@@ -218,6 +218,8 @@ def compare(
     max_work_regression: str | float = DEFAULT_MAX_WORK_REGRESSION,
     alpha: float = DEFAULT_ALPHA,
     floor_ms: float = DEFAULT_FLOOR_MS,
+    sequential: bool = True,
+    max_time_s: float | None = None,
     allow_mismatch: bool = False,
     force: bool = False,
     reports_dir: Path | None = None,
@@ -235,9 +237,10 @@ def compare(
     - ``strategies``: index strategies side by side on the same data;
     - ``what_if_sql``: HypoPG hypothetical indexes (planner estimates, no report).
 
-    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). With ``reports_dir`` the
-    comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for strategies: after each
-    round; for A/B with both sides' run.json)."""
+    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). The A/B stops measuring a
+    query once its verdict is settled unless ``sequential`` is False, and ends at ``max_time_s`` if given.
+    With ``reports_dir`` the comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for
+    strategies: after each round; for A/B with both sides' run.json)."""
     directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
     names = [n.strip() for n in strategies.split(",")] if isinstance(strategies, str) else list(strategies or ())
     names = [n for n in names if n]
@@ -274,6 +277,8 @@ def compare(
                 progress=progress,
                 database_label=label,
                 access=access,
+                sequential=sequential,
+                max_time_s=max_time_s,
                 **gate,
             )
         if directory is not None:

@@ -661,6 +661,17 @@ def load_command(
     type=click.FloatRange(min=0),
     help="Smallest slowdown in ms that can fail (the floor is max(this, 1% of the budget)).",
 )
+@click.option(
+    "--fixed",
+    is_flag=True,
+    help="A/B gate: measure every round for every query (default: stop a query once its verdict is settled).",
+)
+@click.option(
+    "--max-time",
+    "max_time_s",
+    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    help="A/B gate: stop measuring after this many seconds and judge what was measured (marked cut short).",
+)
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
@@ -685,6 +696,8 @@ def compare_command(
     max_work_regression: str,
     alpha: float,
     floor_ms: float,
+    fixed: bool,
+    max_time_s: float | None,
     allow_mismatch: bool,
     force: bool,
     reports_dir: Path | None,
@@ -724,6 +737,8 @@ def compare_command(
             max_work_regression=max_work_regression,
             alpha=alpha,
             floor_ms=floor_ms,
+            sequential=not fixed,
+            max_time_s=max_time_s,
             allow_mismatch=allow_mismatch,
             force=force,
             reports_dir=reports_dir,

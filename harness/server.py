@@ -611,16 +611,33 @@ def wait_seconds() -> float:
 
 
 def create_reader(conn: psycopg.Connection, database: str) -> None:
-    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser."""
+    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser.
+
+    Every command that starts the server runs this, also while another one measures: so it writes only what
+    is missing, and a cluster already set up commits nothing (the data witness counts every commit).
+    """
     from psycopg import sql
 
+    reader = sql.Identifier(READER)
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER]).fetchone()
     if not exists:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(READER)))
-    conn.execute(
-        sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(
-            sql.Identifier(READER)
-        )
-    )
-    conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(READER)))
-    conn.execute(sql.SQL("REVOKE TEMPORARY, CREATE ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(reader))
+    row = conn.execute(_READER_STATE, {"role": READER, "database": database}).fetchone()
+    powers, member, public_can_create = row if row else (True, False, True)
+    if powers:
+        attributes = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+        conn.execute(sql.SQL("ALTER ROLE {} " + attributes).format(reader))
+    if not member:
+        conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(reader))
+    if public_can_create:
+        conn.execute(sql.SQL("REVOKE TEMPORARY, CREATE ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+
+
+# (the reader holds a power it must not, it is a member of pg_read_all_data, PUBLIC may create in the database)
+_READER_STATE = """
+SELECT (SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls
+        FROM pg_roles WHERE rolname = %(role)s),
+       pg_has_role(%(role)s, 'pg_read_all_data', 'MEMBER'),
+       EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+               WHERE d.datname = %(database)s AND a.grantee = 0 AND a.privilege_type IN ('TEMPORARY', 'CREATE'))
+"""
