@@ -45,6 +45,7 @@ from harness.run import run as run_options
 from harness.seed import Manifest, VerifyResult
 from harness.seed import seed as seed_data
 from harness.seed import verify as verify_seed
+from harness.starter import Starter, write_starter
 from harness.strategies import load_strategy
 from harness.whatif import WhatIf, what_if
 from harness.workload import Workload
@@ -99,6 +100,11 @@ def check(
         fmt,
         strict,
     )
+
+
+def init(*, directory: Path | None = None, force: bool = False) -> Starter:
+    """``harness init``: starter queries and a project config in ``directory`` (default: the current folder)."""
+    return write_starter(directory or Path.cwd(), force)
 
 
 def run(
