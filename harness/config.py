@@ -374,6 +374,9 @@ class _Reader:
                 return self.line_of(section)
             start = header.end()
         match = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE).search(self.text, start)
+        if match is None:  # a table: its [header]
+            dotted = re.escape(f"{section}.{key}" if section else key)
+            match = re.compile(rf"^\s*\[\s*{dotted}\s*\]", re.MULTILINE).search(self.text)
         return self.text.count("\n", 0, match.start()) + 1 if match else None
 
     def fail(self, key: str, message: str, section: str | None = None) -> None:
