@@ -89,17 +89,12 @@ def check(
     dsn: str | None = None,
 ) -> tuple[str, int]:
     """Check every query's SQL (offline, or PREPAREd against ``dsn``): (rendered findings, exit code)."""
-    scenarios = paths.scenarios_dir()
     if dsn:
         db.validate_dsn(dsn)
-    return run_check(
-        queries_dir or paths.queries_dir(),
-        schema_sql or scenarios / "schema.sql",
-        strategies_dir or (scenarios / "strategies" if schema_sql is None else None),  # a user's own schema
-        dsn,
-        fmt,
-        strict,
-    )
+    if schema_sql is None:  # the scenarios' schema and strategies; a user's own schema comes without them
+        scenarios = paths.scenarios_dir()
+        schema_sql, strategies_dir = scenarios / "schema.sql", strategies_dir or scenarios / "strategies"
+    return run_check(queries_dir or paths.queries_dir(), schema_sql, strategies_dir, dsn, fmt, strict)
 
 
 def init(*, directory: Path | None = None, force: bool = False) -> Starter:

@@ -237,13 +237,22 @@ class ProjectConfig:
         return f"{self.path}{f':{line}' if line else ''} {key}"
 
 
+_PROJECT_CACHE: dict[tuple[Path, bytes], ProjectConfig] = {}
+
+
 def project_config(start: Path | None = None) -> ProjectConfig:
     """The config of the project holding ``start`` (default: the current folder); empty when none."""
     path = find_project_config(start or Path.cwd())
     if path is None:
         return ProjectConfig()
-    stat = path.stat()
-    return _parsed_project_config(path, stat.st_mtime_ns, stat.st_size)
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read project config: {exc.strerror}") from None
+    key = (path, content)
+    if key not in _PROJECT_CACHE:  # parsed once per content: a command reads it from several places
+        _PROJECT_CACHE[key] = parse_project_config(path)
+    return _PROJECT_CACHE[key]
 
 
 def find_project_config(start: Path) -> Path | None:
@@ -266,17 +275,6 @@ def _has_tool_harness(pyproject: Path) -> bool:
     return isinstance(data.get("tool"), dict) and "harness" in data["tool"]
 
 
-_PROJECT_CACHE: dict[tuple[Path, int, int], ProjectConfig] = {}
-
-
-def _parsed_project_config(path: Path, mtime_ns: int, size: int) -> ProjectConfig:
-    """``parse_project_config``, once per version of the file."""
-    key = (path, mtime_ns, size)
-    if key not in _PROJECT_CACHE:
-        _PROJECT_CACHE[key] = parse_project_config(path)
-    return _PROJECT_CACHE[key]
-
-
 def parse_project_config(path: Path) -> ProjectConfig:
     """Parse and validate one project config file; ConfigError (exit 2) at the key's line otherwise."""
     text, data = _read_toml(path, "project config")
@@ -285,9 +283,7 @@ def parse_project_config(path: Path) -> ProjectConfig:
         section = "tool.harness"
         data = data.get("tool", {}).get("harness", {})
         if not isinstance(data, dict):
-            raise ConfigError(
-                path, "[tool.harness] must be a table of keys", _Reader(path, text, {}).line_of("harness")
-            )
+            _Reader(path, text, {}).fail("harness", "harness: [tool.harness] must be a table of keys")
     reader = _Reader(path, text, data, section)
     for key, value in data.items():
         if key not in PROJECT_KEYS:

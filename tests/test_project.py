@@ -227,3 +227,15 @@ def test_init_appends_tool_harness_to_an_existing_pyproject_once(project: Path) 
     assert project_config().queries == project / "queries"
     with pytest.raises(InputError, match=r"pyproject.toml: already has \[tool.harness\]; edit it there"):
         write_starter(project, force=True)
+
+
+def test_a_scenarios_folder_of_tiers_only_needs_no_schema_when_check_is_given_one(project: Path) -> None:
+    import harness
+
+    (project / "scenarios" / "tiers").mkdir(parents=True)
+    (project / "queries").mkdir()
+    (project / "queries" / "one.sql").write_text(UNBUDGETED)
+    (project / "schema.sql").write_text("CREATE TABLE orders (id bigint);\n")
+    assert harness.check(schema_sql=project / "schema.sql")[1] == 0
+    with pytest.raises(InputError, match=r"no schema.sql in ./scenarios .*fix: add schema.sql to"):
+        harness.check()
