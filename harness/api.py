@@ -45,6 +45,7 @@ from harness.run import run as run_options
 from harness.seed import Manifest, VerifyResult
 from harness.seed import seed as seed_data
 from harness.seed import verify as verify_seed
+from harness.starter import Starter, write_starter
 from harness.strategies import load_strategy
 from harness.whatif import WhatIf, what_if
 from harness.workload import Workload
@@ -88,17 +89,17 @@ def check(
     dsn: str | None = None,
 ) -> tuple[str, int]:
     """Check every query's SQL (offline, or PREPAREd against ``dsn``): (rendered findings, exit code)."""
-    scenarios = paths.scenarios_dir()
     if dsn:
         db.validate_dsn(dsn)
-    return run_check(
-        queries_dir or paths.queries_dir(),
-        schema_sql or scenarios / "schema.sql",
-        strategies_dir or (scenarios / "strategies" if schema_sql is None else None),  # a user's own schema
-        dsn,
-        fmt,
-        strict,
-    )
+    if schema_sql is None:  # the scenarios' schema and strategies; a user's own schema comes without them
+        scenarios = paths.scenarios_dir()
+        schema_sql, strategies_dir = scenarios / "schema.sql", strategies_dir or scenarios / "strategies"
+    return run_check(queries_dir or paths.queries_dir(), schema_sql, strategies_dir, dsn, fmt, strict)
+
+
+def init(*, directory: Path | None = None, force: bool = False) -> Starter:
+    """``harness init``: starter queries and a project config in ``directory`` (default: the current folder)."""
+    return write_starter(directory or Path.cwd(), force)
 
 
 def run(

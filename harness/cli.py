@@ -182,6 +182,27 @@ def db_destroy(yes: bool) -> int:
     return 0
 
 
+# -- init ---------------------------------------------------------------------------------------------
+
+
+@cli.command("init")
+@click.option(
+    "--directory", type=click.Path(file_okay=False, path_type=Path), help="Project folder (default: the current one)."
+)
+@click.option("--force", is_flag=True, help="Replace starter files that exist already.")
+def init_command(directory: Path | None, force: bool) -> int:
+    """Write starter queries/ and a project config (harness.toml, or [tool.harness] in pyproject.toml)."""
+    from harness import api
+
+    starter = api.init(directory=directory, force=force)
+    for path in starter.written:
+        out.print(f"wrote {path}", markup=False)
+    out.print("next:")
+    for step in starter.next_steps:
+        out.print(f"  {step}", markup=False)
+    return 0
+
+
 # -- seed and indexes -------------------------------------------------------------------------------
 
 

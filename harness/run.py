@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.anchor import unseeded_anchor_source
 from harness.cache import warm_cache
 from harness.catalog import Catalog, Query
+from harness.config import project_config
 from harness.environment import Environment
 from harness.errors import InputError, UnsafeOperation
 from harness.measure import MeasureOptions, Timer, measure_query
@@ -78,6 +80,9 @@ def run(
     try:
         with contextlib.ExitStack() as held:
             manifest = workload.prepare_and_hold(held, "run", progress.seeding)
+            result.options["anchor"] = (
+                f"seeded data (tier {manifest.tier}, {manifest.anchor_date})" if manifest else unseeded_anchor_source()
+            )
             result.environment = workload.environment(manifest)
             tables = workload.measured_tables(manifest, result.environment)
             witness = workload.take_witness(tables)  # at once: a write from here on makes the run invalid
@@ -182,4 +187,5 @@ def _options_dict(options: RunOptions) -> dict[str, object]:
         "prepare": m.prepare or "per query (default auto)",
         "timeout_factor": m.timeout_factor,
         "allow_few_samples": options.allow_few_samples,
+        "project_config": str(project.path) if (project := project_config()).path else None,
     }

@@ -120,7 +120,7 @@ def _create_hypothetical(conn: psycopg.Connection, sql: str) -> None:
 
 
 def _representative_params(conn: psycopg.Connection, queries: Sequence[Query], seed: int) -> dict[str, dict[str, Any]]:
-    sampler = ParamSampler(conn, anchor_of(read_manifest(conn)), seed)
+    sampler = ParamSampler(conn, anchor_of(read_manifest(conn), conn), seed)
     return {q.name: sampler.draw_sets(q, 1, query_seed(seed, q))[0] for q in queries}
 
 
