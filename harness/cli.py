@@ -758,7 +758,7 @@ def compare_command(
             max_work_regression=max_work_regression,
             alpha=alpha,
             floor_ms=floor_ms,
-            sequential=not fixed,
+            fixed=fixed,
             max_time_s=max_time_s,
             allow_mismatch=allow_mismatch,
             force=force,
