@@ -219,6 +219,7 @@ def compare(
     max_work_regression: str | float = DEFAULT_MAX_WORK_REGRESSION,
     alpha: float = DEFAULT_ALPHA,
     floor_ms: float = DEFAULT_FLOOR_MS,
+    measure_all: bool = False,
     fixed: bool = False,
     max_time_s: float | None = None,
     allow_mismatch: bool = False,
@@ -238,8 +239,9 @@ def compare(
     - ``strategies``: index strategies side by side on the same data;
     - ``what_if_sql``: HypoPG hypothetical indexes (planner estimates, no report).
 
-    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). The A/B stops measuring a
-    query once its verdict is settled unless ``fixed``, and ends at ``max_time_s`` if given.
+    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). The A/B measures only the
+    queries a change can affect unless ``measure_all``, stops measuring a query once its verdict is settled
+    unless ``fixed``, and ends at ``max_time_s`` if given.
     With ``reports_dir`` the comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for
     strategies: after each round; for A/B with both sides' run.json)."""
     directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
@@ -280,6 +282,7 @@ def compare(
                 access=access,
                 sequential=not fixed,
                 max_time_s=max_time_s,
+                measure_all=measure_all,
                 **gate,
             )
         if directory is not None:

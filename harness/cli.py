@@ -683,6 +683,12 @@ def load_command(
     help="Smallest slowdown in ms that can fail (the floor is max(this, 1% of the budget)).",
 )
 @click.option(
+    "--all",
+    "measure_all",
+    is_flag=True,
+    help="A/B gate: measure every query (default: only those whose SQL, draws or indexes changed).",
+)
+@click.option(
     "--fixed",
     is_flag=True,
     help="A/B gate: measure every round for every query (default: stop a query once its verdict is settled).",
@@ -717,6 +723,7 @@ def compare_command(
     max_work_regression: str,
     alpha: float,
     floor_ms: float,
+    measure_all: bool,
     fixed: bool,
     max_time_s: float | None,
     allow_mismatch: bool,
@@ -758,6 +765,7 @@ def compare_command(
             max_work_regression=max_work_regression,
             alpha=alpha,
             floor_ms=floor_ms,
+            measure_all=measure_all,
             fixed=fixed,
             max_time_s=max_time_s,
             allow_mismatch=allow_mismatch,

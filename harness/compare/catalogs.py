@@ -25,6 +25,7 @@ from harness import paths
 from harness.cache import CacheState, warm_cache
 from harness.catalog import Catalog, Query, load_catalog
 from harness.check import refuse_unrunnable
+from harness.compare.changes import query_change
 from harness.compare.gitref import extract_ref, repository_root
 from harness.compare.interleave import (
     Accumulated,
@@ -120,6 +121,7 @@ def compare_catalogs(
     access: Access | None = None,
     sequential: bool = True,
     max_time_s: float | None = None,
+    measure_all: bool = False,
 ) -> RunComparison:
     """Measure the base catalog (a git ref's, or ``base_queries_dir``) against the candidate (``queries_dir``,
     default the working tree's) in interleaved rounds on one server; gate as `compare BASE CAND` does.
@@ -132,6 +134,8 @@ def compare_catalogs(
     ``sequential``: a query stops being measured once more rounds cannot change its verdict (a work
     regression after the first round; a timing verdict at the interim look, ``gate.sequential_looks``), with
     p-values that account for the looks. ``max_time_s`` ends measuring with the verdicts so far, marked so.
+    Only the queries a change can affect are measured (``harness.compare.changes``) unless ``measure_all``;
+    when none can, the comparison says so without touching the database.
     """
     progress = progress or CompareProgress()
     if (base_ref is None) == (base_queries_dir is None):
@@ -157,6 +161,15 @@ def compare_catalogs(
         name = strategy or (seeded.strategy if seeded else "baseline")
         cand = _side("cand", f"working tree {cand_queries}", cand_catalog, cand_strategies, name)
         base = _side("base", label, base_catalog, strategies_at, name, commit, prefix)
+        common = [q.name for q in cand.catalog.queries if q.name in base.catalog.names]
+        if not common:
+            raise InputError(f"no query is in both catalogs ({base.catalog.directory} and {cand.catalog.directory}): "
+                             "nothing to compare")  # fmt: skip
+        found = [query_change(base.catalog.get(n), cand.catalog.get(n), base.strategy, cand.strategy) for n in common]
+        unchanged = () if measure_all else tuple((c.name, c.reason) for c in found if not c.changed)
+        measured = [n for n in common if n not in dict(unchanged)]
+        if not measured:
+            return _nothing_changed(base, cand, unchanged, gate, started)
         workload = Workload.resolve(
             dsn,
             tier=tier,
@@ -175,9 +188,33 @@ def compare_catalogs(
             warning = measuring_warning(access)
             if warning:
                 progress.message(f"warning: {warning}")
-            comparison = _measure(workload, access, base, cand, manifest, iterations, warmup, rounds, progress,
-                                  runs_dir, gate, max_time_s)  # fmt: skip
-    return replace(comparison, design=replace(comparison.design, wall_s=round(time.perf_counter() - started, 1)))
+            comparison = _measure(workload, access, base, cand, manifest, measured, iterations, warmup, rounds,
+                                  progress, runs_dir, gate, max_time_s)  # fmt: skip
+    wall_s = round(time.perf_counter() - started, 1)
+    return replace(comparison, design=replace(comparison.design, wall_s=wall_s), unchanged=unchanged)
+
+
+def _nothing_changed(
+    base: _Side, cand: _Side, unchanged: tuple[tuple[str, str], ...], gate: GateOptions, started: float
+) -> RunComparison:
+    """The comparison of two catalogs whose every common query is unchanged: nothing measured, exit 0."""
+    return RunComparison(
+        base_path=base.label,
+        cand_path=cand.label,
+        base_run_id="",
+        cand_run_id="",
+        base_strategy=base.strategy.name,
+        cand_strategy=cand.strategy.name,
+        max_regression=gate.max_regression,
+        gate=gate,
+        mismatches=(),
+        queries=(),
+        only_in_base=tuple(n for n in base.catalog.names if n not in cand.catalog.names),
+        only_in_cand=tuple(n for n in cand.catalog.names if n not in base.catalog.names),
+        warnings=(f"no query can have changed: nothing measured (in {time.perf_counter() - started:.1f} s)",),
+        kind="catalogs",
+        unchanged=unchanged,
+    )
 
 
 @contextlib.contextmanager
@@ -261,6 +298,7 @@ def _measure(
     base: _Side,
     cand: _Side,
     manifest: Manifest | None,
+    names: Sequence[str],
     iterations: int,
     warmup: int,
     rounds: int,
@@ -269,12 +307,8 @@ def _measure(
     gate: GateOptions,
     max_time_s: float | None = None,
 ) -> RunComparison:
+    """Measure ``names`` (queries in both catalogs) on both sides in interleaved rounds, and judge them."""
     dsn = workload.dsn
-    names = [q.name for q in cand.catalog.queries if q.name in base.catalog.names]
-    if not names:
-        raise InputError(
-            f"no query is in both catalogs ({base.catalog.directory} and {cand.catalog.directory}): nothing to compare"
-        )
     queries = {side.name: {q.name: q for q in side.catalog.queries if q.name in names} for side in (base, cand)}
     environment = workload.environment(manifest)
     ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
@@ -364,8 +398,8 @@ def _measure(
         comparison,
         kind="catalogs",
         design=design,
-        only_in_base=tuple(n for n in base.catalog.names if n not in names),
-        only_in_cand=tuple(n for n in cand.catalog.names if n not in names),
+        only_in_base=tuple(n for n in base.catalog.names if n not in cand.catalog.names),
+        only_in_cand=tuple(n for n in cand.catalog.names if n not in base.catalog.names),
         base_path=str(folder / "base" / "run.json") if runs_dir else base.label,
         cand_path=str(folder / "cand" / "run.json") if runs_dir else cand.label,
     )

@@ -111,6 +111,7 @@ class RunComparison:
     warnings: tuple[str, ...]
     kind: str = "runs"  # "catalogs" for an interleaved A/B of two catalog versions (``design`` says how)
     design: Design | None = None
+    unchanged: tuple[tuple[str, str], ...] = ()  # (query, why) the A/B did not measure: nothing that decides it changed
 
     @property
     def regressions(self) -> list[QueryDelta]:

@@ -138,6 +138,7 @@ def _runs_json(c: RunComparison) -> dict[str, Any]:
         ],
         "only_in_base": list(c.only_in_base),
         "only_in_candidate": list(c.only_in_cand),
+        "unchanged": [{"query": name, "why": why} for name, why in c.unchanged],
         "design": asdict(c.design) if c.design else None,
     }
 
@@ -329,6 +330,7 @@ def _only_in(c: RunComparison) -> list[str]:
         lines.append(f"{removed}only in base (not compared): {', '.join(c.only_in_base)}")
     if c.only_in_cand:
         lines.append(f"{added}only in candidate (not compared): {', '.join(c.only_in_cand)}")
+    lines += [f"unchanged: not measured: {name}: {why}" for name, why in c.unchanged]
     return lines
 
 
