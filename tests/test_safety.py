@@ -149,6 +149,50 @@ def refuse_unrunnable_dir(directory: Path) -> None:
     refuse_unrunnable(load_catalog(directory))
 
 
+# Each as PostgreSQL 18 resolves it: U&-escaped, with UESCAPE, quoted, schema-qualified (issue 16).
+REFUSED_SPELLINGS = {
+    "set_config": (r"""SELECT U&"set\005Fconfig"('work_mem', '1GB', false)""", "", "set_config() changes state"),
+    "setval": (r"""SELECT U&"pg_catalog".U&"set!0076al" UESCAPE '!'('users_id_seq', 1)""", "", "setval() changes"),
+    "txid_current": (r'SELECT "pg_catalog".u&"txid\005fcurrent"()', "", "txid_current() changes state"),
+    "pg_notify": (r"""SELECT pg_catalog.U&"pg\+00005Fnotify"('c', 'x')""", "", "pg_notify() changes state"),
+    "pg_advisory_lock_shared": (
+        r'SELECT U&"pg_advisory\005Flock_shared"(1751217774)',
+        "",
+        "pg_advisory_lock_shared() changes state",
+    ),
+    "the issue's attack": (
+        r"""SELECT U&"set\005Fconfig"('default_transaction_read_only', 'off', false) AS a,
+       CASE WHEN current_setting('transaction_read_only')::bool THEN NULL
+            ELSE U&"lo\005Ffrom\005Fbytea"(0, '\x4142'::bytea) END AS b""",
+        "",
+        "set_config() changes state",
+    ),
+    "ts_stat": (r"SELECT * FROM ts_stat('SELECT to_tsvector(display_name) FROM users')", "", "ts_stat() executes SQL"),
+    "query_to_xml": (r"SELECT query_to_xml('SELECT 1', true, true, '')", "", "query_to_xml() executes SQL given as"),
+    "undecodable, though unparsed is allowed": (r'SELECT U&"\zzzz"(1)', ALLOW, "invalid Unicode escape '\\zzzz'"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_SPELLINGS))
+def test_escaped_writers_and_sql_in_strings_are_refused_by_check_and_by_run_before_connecting(
+    tmp_path: Path, case: str
+) -> None:
+    sql, header, words = REFUSED_SPELLINGS[case]
+    queries = catalog(tmp_path / "q", sql, header)
+    line = (queries / "q.sql").read_text().split("\n").index(sql.split("\n")[0]) + 1
+    checked = run_harness("check", "--queries", str(queries))
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert f"{queries / 'q.sql'}:{line}:" in checked.stdout and words in checked.stdout, checked.stdout
+    home, reports = tmp_path / "home", tmp_path / "reports"
+    done = run_harness("run", "--tier", "test", "--queries", str(queries), "--reports-dir", str(reports),
+                       env={"HARNESS_HOME": str(home)})  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    errors = [x for x in done.stderr.splitlines() if x.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"Error: {queries / 'q.sql'}:{line}:"), done.stderr
+    assert words in errors[0], errors[0]
+    assert not reports.exists() and not home.exists()  # refused before a server was even started
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -167,13 +211,28 @@ def refuse_unrunnable_dir(directory: Path) -> None:
         "pg_advisory_unlock_all",
         "pg_try_advisory_xact_lock",
         "pg_create_restore_point",
+        "pg_prewarm",
+        "pg_buffercache_evict_relation",
+        "setseed",
+        "pg_terminate_backend",
+        "pg_log_standby_snapshot",
+        "lowrite",
+        "crosstab3",
+        "connectby",
+        "xpath_table",
+        "ts_rewrite",
+        "cursor_to_xmlschema",
+        "query_to_xml_and_xmlschema",
     ],
 )
 def test_the_denylist_names_whole_families(name: str) -> None:
     assert is_writing_function(name)
 
 
-@pytest.mark.parametrize("name", ["count", "date_trunc", "pg_stat_get_db_stat_reset_time", "lower", "pg_size_pretty"])
+@pytest.mark.parametrize(
+    "name",
+    ["count", "date_trunc", "pg_stat_get_db_stat_reset_time", "lower", "pg_size_pretty", "table_to_xml", "SET_CONFIG"],
+)
 def test_the_denylist_leaves_readers_alone(name: str) -> None:
     assert not is_writing_function(name)
 
