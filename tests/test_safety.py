@@ -607,6 +607,42 @@ def test_other_bad_inputs_are_exit_2_with_one_line(cluster: Cluster, fresh_dsn: 
         assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("run", "--warmup", "999999999999999999999"), "'--warmup': 999999999999999999999 is not in the range 0<="),
+        (("run", "--iterations", "100001"), "'--iterations': 100001 is not in the range 1<=x<=100000"),
+        (("run", "--seed", "-1"), "'--seed': -1 is not in the range"),
+        (("compare", "--strategies", "none,tuned", "--rounds", "1001"), "'--rounds': 1001 is not in the range"),
+        (("compare", "--strategies", "none,tuned", "--warmup", "10001"), "'--warmup': 10001 is not in the range"),
+        (("load", "--users", "10001"), "'--users' / '-u': 10001 is not in the range 1<=x<=10000"),
+        (("load", "--spawn-rate", "1e30"), "'--spawn-rate' / '-r': 1e+30 is not in the range"),
+        (("load", "--duration", "24h1s"), "'--duration' / '-t': '24h1s' is longer than 24h"),
+        (("load", "--duration", "999999999999999999h"), "is longer than 24h"),
+        (("seed", "--seed", "99999999999999999999999"), "'--seed': 99999999999999999999999 is not in the range"),
+        (("run", "--queries", "{nul}"), "{nul}/q.sql:2:14: NUL byte"),
+        (("run", "--queries", "{big}"), "{big}/q.sql:1:1: larger than 1 MB"),
+    ],
+)
+def test_counts_past_their_ceiling_and_nul_or_huge_query_files_are_exit_2_before_connecting(
+    tmp_path: Path, args: tuple[str, ...], words: str
+) -> None:
+    nul, big = tmp_path / "nul", tmp_path / "big"
+    for folder, content in ((nul, b"-- a NUL byte\nSELECT 1 AS a\x00b\n"), (big, b"SELECT 1" + b" " * 2**20)):
+        folder.mkdir()
+        (folder / "q.sql").write_bytes(content)
+    home, reports = tmp_path / "home", tmp_path / "reports"
+    paths = {"nul": str(nul), "big": str(big)}
+    nowhere = "host=127.0.0.1 port=1 dbname=x connect_timeout=2"
+    where = ["--dsn", nowhere] + ([] if args[0] == "seed" else ["--reports-dir", str(reports)])
+    done = run_harness(*(a.format(**paths) for a in args), *where, env={"HARNESS_HOME": str(home)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and words.format(**paths) in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not reports.exists() and not home.exists()
+
+
 def test_check_live_prepares_one_statement_only(cluster: Cluster, unchanged: None, tmp_path: Path) -> None:
     """`check --dsn` PREPAREs each clean query: an allowed unparsable one cannot smuggle a second statement."""
     sql = "SELECT 1; COMMIT; DELETE FROM behavior_logs WHERE id % 7 = 0; SELECT 1 ORDER BY 1 USING <"
