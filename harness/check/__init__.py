@@ -75,7 +75,7 @@ def run_check(
     else:
         schema = load_schema_ddl(schema_sql, sorted(strategies_dir.glob("*.sql")) if strategies_dir else [])
         findings += [
-            finding("schema_unread", u.path, u.line, 1, f"{u.kind} not read: {u.reason}") for u in schema.unread
+            finding("schema_unread", u.path, u.line, u.col, f"{u.kind} not read: {u.reason}") for u in schema.unread
         ]
     findings = sorted(
         findings + check_catalog(Catalog(queries_dir, tuple(queries)), schema, dsn),

@@ -17,7 +17,7 @@ from sqlglot.tokens import Token, TokenType
 from harness.catalog import IndexExpectation, ParamSpec, Query, scan_placeholders
 from harness.check.escapes import BadEscape
 from harness.check.findings import Finding, Reporter
-from harness.check.parse import first_offset, parse
+from harness.check.parse import Parsed, first_offset, parse
 from harness.errors import did_you_mean
 from harness.lint import LintContext, run_lints
 from harness.safety import UNPARSED, is_writing_function, runs_sql_text
@@ -331,7 +331,7 @@ def _check_expectations(query: Query, schema: SchemaInfo, report: Reporter) -> N
         elif not expectation.strategies:
             for index in expectation.indexes:
                 if index not in schema.index_names:
-                    hint = did_you_mean(index, {i.name for i in schema.indexes.values()})
+                    hint = did_you_mean(index, _servable_indexes(query, schema))
                     report.at_line("bad_expectation", *where, f"index {index!r} is not in {schema.source}{hint}")
         for table in expectation.min_rows:
             if schema.resolve_written(table) is None:
@@ -340,6 +340,25 @@ def _check_expectations(query: Query, schema: SchemaInfo, report: Reporter) -> N
                     *where,
                     f"min_rows names unknown table {table!r}{did_you_mean(table, schema.tables)}",
                 )
+
+
+def _servable_indexes(query: Query, schema: SchemaInfo) -> set[str]:
+    """The indexes an expectation of ``query`` could be met by, to suggest from: those on the tables it reads.
+    A partition's own index counts only when the query reads that partition (read through the parent, a plan
+    names an attached one under the parent's index); when the tables are unknown, every index but a partition's.
+    """
+    parsed = parse(query.sql)
+    tables = {t for s in parsed.statements for t in _tables_read(s, schema)} if isinstance(parsed, Parsed) else set()
+    if tables:
+        return {i.name for i in schema.indexes.values() if i.table in tables}
+    partitions = {key for key, relation in schema.relations.items() if relation.parent}
+    return {i.name for i in schema.indexes.values() if i.table not in partitions}
+
+
+def _tables_read(statement: exp.Expression, schema: SchemaInfo) -> Iterator[str]:
+    for table in statement.find_all(exp.Table):
+        if isinstance(table.this, exp.Identifier) and (key := schema.resolve(table.name, table.db)):
+            yield key
 
 
 def _check_strategy_indexes(expectation: IndexExpectation, schema: SchemaInfo, report: Reporter) -> None:
