@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d$][\w]*)?\$")
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?\$")
+_LINE_COMMENT = re.compile(r"--[^\n\r]*")  # PostgreSQL ends a -- comment at \n or \r
+_SPACE = " \t\n\r\f\v"  # PostgreSQL's whitespace (a no-break space is not)
 _HEX = "0123456789abcdefABCDEF"
 _UESCAPE = re.compile(r"uescape(?![\w$])", re.I)
 
@@ -54,8 +56,7 @@ def _verbatim_end(text: str, i: int) -> int:
     ``i`` itself when a ``U&`` literal starts there."""
     c = text[i]
     if text.startswith("--", i):
-        newline = text.find("\n", i)
-        return len(text) if newline < 0 else newline
+        return _LINE_COMMENT.match(text, i).end()  # type: ignore[union-attr]
     if text.startswith("/*", i):
         return _comment_end(text, i)
     if c in "uU" and text[i + 1 : i + 2] == "&" and text[i + 2 : i + 3] in ("'", '"') and _starts_token(text, i):
@@ -75,9 +76,14 @@ def _verbatim_end(text: str, i: int) -> int:
 def _starts_token(text: str, i: int) -> bool:
     """Whether a prefix at ``i`` starts a token: not the tail of an identifier (``xU&"…"`` is ``xU & "…"``)."""
     start = i
-    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_$"):
+    while start > 0 and _identifier_char(text[start - 1]):
         start -= 1
-    return text[start:i].isdigit() or start == i  # after a number, PostgreSQL starts a new token
+    return start == i or all(c in "0123456789" for c in text[start:i])  # after a number, a new token starts
+
+
+def _identifier_char(c: str) -> bool:
+    """What PostgreSQL's lexer continues an identifier with: ASCII letters and digits, _, $ and any non-ASCII."""
+    return not c.isascii() or c.isalnum() or c in "_$"
 
 
 def _comment_end(text: str, i: int) -> int:
@@ -151,18 +157,17 @@ def _uescape(text: str, end: int) -> tuple[str | BadEscape, int]:
     if len(literal) != 3 or literal[0] != "'" or literal[2] != "'" or literal[1] == "'":
         return BadEscape(j, "UESCAPE is not followed by one character in quotes"), end
     char = literal[1]
-    if char in _HEX or char in "+'\"" or char.isspace():
+    if char in _HEX or char in "+'\"" or char in _SPACE:
         return BadEscape(k, f"invalid Unicode escape character '{char}'"), end
     return char, k + 3
 
 
 def _skip_space(text: str, i: int) -> int:
     while i < len(text):
-        if text[i].isspace():
+        if text[i] in _SPACE:
             i += 1
         elif text.startswith("--", i):
-            newline = text.find("\n", i)
-            i = len(text) if newline < 0 else newline
+            i = _LINE_COMMENT.match(text, i).end()  # type: ignore[union-attr]
         elif text.startswith("/*", i):
             i = _comment_end(text, i)
         else:
