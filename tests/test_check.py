@@ -175,7 +175,7 @@ def test_live_mode_prepares_every_query_without_running_it(schema_dsn: str, tmp_
 
 def test_escapes_are_decoded_where_postgresql_decodes_them(tmp_path: Path):
     """A -- comment ends at a carriage return too (PostgreSQL's lexer), so the escaped call after it is code."""
-    (tmp_path / "q.sql").write_text('SELECT 1 AS a -- a comment\r, U&"set\\005Fconfig"(\'a\', \'b\', false) AS b\n')
+    (tmp_path / "q.sql").write_text("SELECT 1 AS a -- a comment\r, U&\"set\\005Fconfig\"('a', 'b', false) AS b\n")
     findings = json.loads(check(tmp_path)[0])["findings"]
     assert [(f["rule_id"], f["line"], f["col"]) for f in findings] == [("not_read_only", 1, 30)]
     assert findings[0]["message"] == "set_config() changes state"

@@ -169,6 +169,11 @@ REFUSED_SPELLINGS = {
     ),
     "ts_stat": (r"SELECT * FROM ts_stat('SELECT to_tsvector(display_name) FROM users')", "", "ts_stat() executes SQL"),
     "query_to_xml": (r"SELECT query_to_xml('SELECT 1', true, true, '')", "", "query_to_xml() executes SQL given as"),
+    "a writer in SQL sqlglot cannot parse, though unparsed is allowed": (
+        r"""SELECT pg_catalog.U&"set\005Fconfig"('a', 'b', false) ORDER BY 1 USING <""",
+        ALLOW,
+        "set_config() changes state",
+    ),
     "undecodable, though unparsed is allowed": (r'SELECT U&"\zzzz"(1)', ALLOW, "invalid Unicode escape '\\zzzz'"),
 }
 

@@ -11,12 +11,13 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.tokens import Token
+from sqlglot.tokens import Token, TokenType
 
 from harness.catalog import PLACEHOLDER
 from harness.check.escapes import BadEscape, decode_escapes
@@ -63,16 +64,28 @@ def rewrite(sql: str, placeholder: Callable[[str], str]) -> tuple[str, list[int]
     return "".join(pieces), offsets, placeholders
 
 
+NAMEDATALEN = 63  # PostgreSQL truncates longer identifiers to this many bytes
+_STRING_TOKENS = frozenset(
+    {
+        TokenType.STRING,
+        TokenType.NATIONAL_STRING,
+        TokenType.BIT_STRING,
+        TokenType.HEX_STRING,
+        TokenType.BYTE_STRING,
+        TokenType.HEREDOC_STRING,
+        TokenType.UNICODE_STRING,
+        TokenType.RAW_STRING,
+    }
+)
+
+
 def parse(sql: str) -> Parsed | BadEscape | tuple[int, str]:
     """The parsed statements, an escape that cannot be decoded (offset in sql), or (offset in sql, message) of
     the syntax error."""
-    text, offsets, placeholders = rewrite(sql, lambda name: ":" + name)
-    decoded = decode_escapes(text)
-    if isinstance(decoded, BadEscape):
-        return BadEscape(offsets[decoded.offset], decoded.message)
-    text, source = decoded
-    offsets = [offsets[i] for i in source]
-    placeholders = [(name, bisect_left(source, offset)) for name, offset in placeholders]
+    readable = _server_text(sql)
+    if isinstance(readable, BadEscape):
+        return readable
+    text, offsets, placeholders = readable
     dialect = Postgres()
     try:
         tokens = dialect.tokenize(text)
@@ -92,6 +105,44 @@ def parse(sql: str) -> Parsed | BadEscape | tuple[int, str]:
         return offsets[offset], _readable(error.get("description") or str(exc).splitlines()[0])
     _place_placeholders(statements, placeholders)
     return Parsed(text, offsets, tokens, statements)
+
+
+def called_names(sql: str) -> list[tuple[str, int]]:
+    """(name as PostgreSQL resolves it, offset in sql) of each ``name(`` among the tokens, for SQL that sqlglot
+    cannot parse: the denylist still sees the calls (the schema of ``s.f(`` is a token of its own)."""
+    readable = _server_text(sql)
+    if isinstance(readable, BadEscape):
+        return []
+    text, offsets, _ = readable
+    try:
+        tokens = Postgres().tokenize(text)
+    except TokenError:
+        return []
+    return [
+        (fold(name.text, quoted=name.token_type == TokenType.IDENTIFIER), offsets[name.start])
+        for name, after in pairwise(tokens)
+        if after.token_type == TokenType.L_PAREN and name.token_type not in _STRING_TOKENS
+    ]
+
+
+def fold(name: str, quoted: bool) -> str:
+    """An identifier as PostgreSQL stores it: unquoted folded to lower case, quoted kept, at most 63 bytes."""
+    return (name if quoted else name.lower()).encode()[:NAMEDATALEN].decode(errors="ignore")
+
+
+def _server_text(sql: str) -> tuple[str, list[int], list[tuple[str, int]]] | BadEscape:
+    """What sqlglot reads: placeholders rewritten as the server receives them, Unicode escapes decoded; with
+    the offset map into ``sql`` and the placeholders' (name, offset in the text)."""
+    text, offsets, placeholders = rewrite(sql, lambda name: ":" + name)
+    decoded = decode_escapes(text)
+    if isinstance(decoded, BadEscape):
+        return BadEscape(offsets[decoded.offset], decoded.message)
+    text, source = decoded
+    return (
+        text,
+        [offsets[i] for i in source],
+        [(name, bisect_left(source, offset)) for name, offset in placeholders],
+    )
 
 
 def _place_placeholders(statements: list[exp.Expression], placeholders: list[tuple[str, int]]) -> None:

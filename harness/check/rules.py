@@ -17,7 +17,7 @@ from sqlglot.tokens import Token, TokenType
 from harness.catalog import IndexExpectation, ParamSpec, Query, scan_placeholders
 from harness.check.escapes import BadEscape
 from harness.check.findings import Finding, Reporter
-from harness.check.parse import Parsed, first_offset, parse
+from harness.check.parse import Parsed, called_names, first_offset, fold, parse
 from harness.errors import did_you_mean
 from harness.lint import LintContext, run_lints
 from harness.safety import UNPARSED, is_writing_function, runs_sql_text
@@ -35,7 +35,6 @@ _WRITES = (
     exp.Command,
     exp.Copy,
 )
-NAMEDATALEN = 63  # PostgreSQL truncates longer identifiers to this many bytes
 _LOCK_WORDS = frozenset({"UPDATE", "SHARE", "NO", "KEY"})  # FOR UPDATE / SHARE / NO KEY UPDATE / KEY SHARE
 
 
@@ -54,6 +53,8 @@ def check_query(query: Query, schema: SchemaInfo) -> list[Finding]:
     if isinstance(parsed, tuple):
         if UNPARSED not in query.lint_allow:  # allowed: the server judges it (harness.safety)
             report.at_offset("parse_error", *parsed)
+        for offset, message in _unparsed_calls(query.sql):
+            report.at_offset("not_read_only", offset, message)
         return report.findings
     if not parsed.statements:
         report.at_line("no_statement", query.sql_start_line, 1, "no SQL statement, only comments or ';'")
@@ -116,6 +117,8 @@ def run_blockers(query: Query) -> list[Finding]:
         if isinstance(parsed, tuple):
             if not allow_unparsed:
                 at("unparsed", parsed[0], f"sqlglot cannot parse it ({parsed[1]})")
+            for offset, message in _unparsed_calls(sql):
+                at("not_read_only", offset, message)
             continue
         if not parsed.statements:
             at("no_statement", 0, "no SQL statement, only comments or ';'")
@@ -156,10 +159,8 @@ def _write_problems(statement: exp.Expression, tokens: list[Token]) -> Iterator[
         if isinstance(node, _WRITES):
             offset = _statement_keyword(tokens, first_offset(node) or start)
             yield "not_read_only", offset, f"{type(node).__name__.upper()} inside the query: it would write"
-        elif isinstance(node, exp.Func) and is_writing_function(_function_name(node)):
-            name = _function_name(node)
-            what = "executes SQL given as a string" if runs_sql_text(name) else "changes state"
-            yield "not_read_only", first_offset(node) or start, f"{name}() {what}"
+        elif isinstance(node, exp.Func) and (denied := _denied_call(_function_name(node))):
+            yield "not_read_only", first_offset(node) or start, denied
         elif isinstance(node, exp.Select) and node.args.get("into") is not None:
             into = [t.start for t in tokens if t.token_type == TokenType.INTO]
             yield "not_read_only", into[0] if into else start, "SELECT … INTO creates a table"
@@ -187,13 +188,26 @@ def _statement_keyword(tokens: list[Token], limit: int) -> int:
 
 
 def _function_name(node: exp.Func) -> str:
-    """The name PostgreSQL resolves the call to: unquoted folded to lower case, quoted kept, truncated to 63
-    bytes. A schema (``pg_catalog.set_config``: a Dot around the call) is not part of the node's name."""
+    """The name PostgreSQL resolves the call to (``fold``). A schema (``pg_catalog.set_config``: a Dot around
+    the call) is not part of the node's name."""
     if not isinstance(node, exp.Anonymous):
         return node.sql_name().lower()
     written = node.this
-    name = written.this if isinstance(written, exp.Identifier) and written.quoted else str(node.name).lower()
-    return name.encode()[:NAMEDATALEN].decode(errors="ignore")
+    return fold(str(node.name), quoted=isinstance(written, exp.Identifier) and bool(written.quoted))
+
+
+def _denied_call(name: str) -> str | None:
+    """Why a call of ``name`` may not run (the denylist), or None."""
+    if not is_writing_function(name):
+        return None
+    return f"{name}() {'executes SQL given as a string' if runs_sql_text(name) else 'changes state'}"
+
+
+def _unparsed_calls(sql: str) -> Iterator[tuple[int, str]]:
+    """(offset, message) of each denylisted call in SQL sqlglot cannot parse, found among its tokens."""
+    for name, offset in called_names(sql):
+        if denied := _denied_call(name):
+            yield offset, denied
 
 
 def _cte_names(statement: exp.Expression) -> set[str]:
