@@ -11,13 +11,12 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
 
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokens import Token
 
 from harness.catalog import PLACEHOLDER
 from harness.check.escapes import BadEscape, decode_escapes
@@ -65,18 +64,6 @@ def rewrite(sql: str, placeholder: Callable[[str], str]) -> tuple[str, list[int]
 
 
 NAMEDATALEN = 63  # PostgreSQL truncates longer identifiers to this many bytes
-_STRING_TOKENS = frozenset(
-    {
-        TokenType.STRING,
-        TokenType.NATIONAL_STRING,
-        TokenType.BIT_STRING,
-        TokenType.HEX_STRING,
-        TokenType.BYTE_STRING,
-        TokenType.HEREDOC_STRING,
-        TokenType.UNICODE_STRING,
-        TokenType.RAW_STRING,
-    }
-)
 
 
 def parse(sql: str) -> Parsed | BadEscape | tuple[int, str]:
@@ -105,24 +92,6 @@ def parse(sql: str) -> Parsed | BadEscape | tuple[int, str]:
         return offsets[offset], _readable(error.get("description") or str(exc).splitlines()[0])
     _place_placeholders(statements, placeholders)
     return Parsed(text, offsets, tokens, statements)
-
-
-def called_names(sql: str) -> list[tuple[str, int]]:
-    """(name as PostgreSQL resolves it, offset in sql) of each ``name(`` among the tokens, for SQL that sqlglot
-    cannot parse: the denylist still sees the calls (the schema of ``s.f(`` is a token of its own)."""
-    readable = _server_text(sql)
-    if isinstance(readable, BadEscape):
-        return []
-    text, offsets, _ = readable
-    try:
-        tokens = Postgres().tokenize(text)
-    except TokenError:
-        return []
-    return [
-        (fold(name.text, quoted=name.token_type == TokenType.IDENTIFIER), offsets[name.start])
-        for name, after in pairwise(tokens)
-        if after.token_type == TokenType.L_PAREN and name.token_type not in _STRING_TOKENS
-    ]
 
 
 def fold(name: str, quoted: bool) -> str:

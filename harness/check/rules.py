@@ -17,7 +17,7 @@ from sqlglot.tokens import Token, TokenType
 from harness.catalog import IndexExpectation, ParamSpec, Query, scan_placeholders
 from harness.check.escapes import BadEscape
 from harness.check.findings import Finding, Reporter
-from harness.check.parse import Parsed, called_names, first_offset, fold, parse
+from harness.check.parse import Parsed, first_offset, fold, parse
 from harness.errors import did_you_mean
 from harness.lint import LintContext, run_lints
 from harness.safety import UNPARSED, is_writing_function, runs_sql_text
@@ -53,8 +53,6 @@ def check_query(query: Query, schema: SchemaInfo) -> list[Finding]:
     if isinstance(parsed, tuple):
         if UNPARSED not in query.lint_allow:  # allowed: the server judges it (harness.safety)
             report.at_offset("parse_error", *parsed)
-        for offset, message in _unparsed_calls(query.sql):
-            report.at_offset("not_read_only", offset, message)
         return report.findings
     if not parsed.statements:
         report.at_line("no_statement", query.sql_start_line, 1, "no SQL statement, only comments or ';'")
@@ -117,8 +115,6 @@ def run_blockers(query: Query) -> list[Finding]:
         if isinstance(parsed, tuple):
             if not allow_unparsed:
                 at("unparsed", parsed[0], f"sqlglot cannot parse it ({parsed[1]})")
-            for offset, message in _unparsed_calls(sql):
-                at("not_read_only", offset, message)
             continue
         if not parsed.statements:
             at("no_statement", 0, "no SQL statement, only comments or ';'")
@@ -201,13 +197,6 @@ def _denied_call(name: str) -> str | None:
     if not is_writing_function(name):
         return None
     return f"{name}() {'executes SQL given as a string' if runs_sql_text(name) else 'changes state'}"
-
-
-def _unparsed_calls(sql: str) -> Iterator[tuple[int, str]]:
-    """(offset, message) of each denylisted call in SQL sqlglot cannot parse, found among its tokens."""
-    for name, offset in called_names(sql):
-        if denied := _denied_call(name):
-            yield offset, denied
 
 
 def _cte_names(statement: exp.Expression) -> set[str]:
