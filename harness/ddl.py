@@ -388,9 +388,9 @@ def _where_it_failed(statement: Statement, exc: Exception) -> tuple[int, int, st
     statement's own ("Line 4, Col: 83"), so it is moved to where the statement starts in the file."""
     error = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}
     reason = error.get("description") or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if "line" not in error:
+    if not isinstance(error.get("line"), int) or not isinstance(error.get("col"), int):
         return statement.line, statement.col, reason
-    line, col = error["line"], max(1, error.get("col", 1) - len(error.get("highlight") or "x") + 1)
+    line, col = error["line"], max(1, error["col"] - len(error.get("highlight") or "x") + 1)
     return statement.line + line - 1, col + (statement.col - 1 if line == 1 else 0), reason
 
 
