@@ -16,6 +16,7 @@ from dataclasses import dataclass
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?\$")
 _LINE_COMMENT = re.compile(r"--[^\n\r]*")  # PostgreSQL ends a -- comment at \n or \r
 _SPACE = " \t\n\r\f\v"  # PostgreSQL's whitespace (a no-break space is not)
+_DIGITS = "0123456789"
 _HEX = "0123456789abcdefABCDEF"
 _UESCAPE = re.compile(r"uescape(?![\w$])", re.I)
 
@@ -34,11 +35,16 @@ def decode_escapes(text: str) -> tuple[str, list[int]] | BadEscape:
     out: list[str] = []
     source: list[int] = []
     i, n = 0, len(text)
+    digits: bool | None = None  # inside an identifier or number: whether it is all digits so far; else None
     while i < n:
-        end = _verbatim_end(text, i)
+        end = _verbatim_end(text, i, starts_token=digits is None or digits)
         if end > i:
             out.append(text[i:end])
             source.extend(range(i, end))
+            if end == i + 1 and _identifier_char(text[i]):
+                digits = (digits is None or digits) and text[i] in _DIGITS
+            else:
+                digits = None  # after a comment, a quoted piece or an operator, a new token starts
             i = end
             continue
         decoded = _unicode_literal(text, i)
@@ -47,38 +53,32 @@ def decode_escapes(text: str) -> tuple[str, list[int]] | BadEscape:
         chars, positions, i = decoded
         out.extend(chars)
         source.extend(positions)
+        digits = None
     source.append(n)
     return "".join(out), source
 
 
-def _verbatim_end(text: str, i: int) -> int:
+def _verbatim_end(text: str, i: int, starts_token: bool) -> int:
     """Where the piece at ``i`` that passes unchanged ends: a comment, a quoted piece, or one character;
-    ``i`` itself when a ``U&`` literal starts there."""
+    ``i`` itself when a ``U&`` literal starts there. A prefix (``U&``, ``E``, ``$``) counts only where a token
+    starts: ``xU&"…"`` is ``xU & "…"``, and after a number PostgreSQL starts a new token."""
     c = text[i]
     if text.startswith("--", i):
         return _LINE_COMMENT.match(text, i).end()  # type: ignore[union-attr]
     if text.startswith("/*", i):
         return _comment_end(text, i)
-    if c in "uU" and text[i + 1 : i + 2] == "&" and text[i + 2 : i + 3] in ("'", '"') and _starts_token(text, i):
+    if c in "uU" and text[i + 1 : i + 2] == "&" and text[i + 2 : i + 3] in ("'", '"') and starts_token:
         return i
-    if c in "eE" and text[i + 1 : i + 2] == "'" and _starts_token(text, i):
+    if c in "eE" and text[i + 1 : i + 2] == "'" and starts_token:
         return _quoted_end(text, i + 1, "'", backslash=True)
     if c in "'\"":
         return _quoted_end(text, i, c, backslash=False)
-    if c == "$" and _starts_token(text, i):
+    if c == "$" and starts_token:
         tag = _DOLLAR_TAG.match(text, i)
         if tag:
             close = text.find(tag.group(), tag.end())
             return len(text) if close < 0 else close + len(tag.group())
     return i + 1
-
-
-def _starts_token(text: str, i: int) -> bool:
-    """Whether a prefix at ``i`` starts a token: not the tail of an identifier (``xU&"…"`` is ``xU & "…"``)."""
-    start = i
-    while start > 0 and _identifier_char(text[start - 1]):
-        start -= 1
-    return start == i or all(c in "0123456789" for c in text[start:i])  # after a number, a new token starts
 
 
 def _identifier_char(c: str) -> bool:
