@@ -842,6 +842,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         err.print("interrupted")
         return EXIT_INTERRUPTED
+    except click.BadParameter as exc:  # a value out of its range or choices: one line, like every bad input
+        err.print(f"Error: {exc.format_message()}", markup=False)
+        return EXIT_BAD_INPUT
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code if exc.exit_code != 1 else EXIT_BAD_INPUT
