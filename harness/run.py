@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cache import warm_cache
+from harness.capabilities import capabilities
 from harness.catalog import Catalog, Query
 from harness.environment import Environment
 from harness.errors import InputError, UnsafeOperation
@@ -22,7 +23,6 @@ from harness.results import QueryResult, RunResult
 from harness.roles import Access, measuring_warning
 from harness.stats import summarize
 from harness.verdicts import judge, split_expectations
-from harness.work import ensure_pg_stat_statements
 from harness.workload import Workload, incomplete_reason, now_iso, run_id
 
 
@@ -84,8 +84,10 @@ def run(
             if warning:
                 result.warnings.append(warning)
                 progress.warning(warning)
-            ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
-            result.cache = warm_cache(dsn, vacuum_new=manifest is not None).as_dict()
+            for note in capabilities(dsn).notes():  # e.g. no pg_stat_statements: work from EXPLAIN instead
+                result.warnings.append(note)
+                progress.warning(note)
+            result.cache = warm_cache(dsn).as_dict()
             draws = workload.draws(manifest, options.measure.warmup + options.measure.iterations, access.reader_dsn)
             write(result)
             queries = workload.catalog.queries

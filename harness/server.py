@@ -38,11 +38,10 @@ DATABASE = "harness"
 SUPERUSER = "harness"
 
 # Explicit, recorded settings: analytics plans on a small machine swing with parallelism, JIT and cache
-# size. Durability is off on purpose: this cluster holds disposable, re-seedable benchmark data.
+# size. Durability is off on purpose: this cluster holds disposable, re-seedable benchmark data. Every one
+# means the same in PostgreSQL 14–18 (wal_level=minimal needs max_wal_senders=0 in all of them).
 SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": "127.0.0.1",
-    "shared_preload_libraries": "pg_stat_statements",
-    "pg_stat_statements.track_planning": "on",  # planning time in the work metrics (harness.work)
     "shared_buffers": "256MB",
     "work_mem": "16MB",
     "maintenance_work_mem": "256MB",
@@ -63,6 +62,12 @@ SERVER_SETTINGS: dict[str, str] = {
     "max_connections": "200",
 }
 
+# Only when the binaries ship pg_stat_statements (a build without contrib would not start with it preloaded).
+STATEMENTS_SETTINGS: dict[str, str] = {
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track_planning": "on",  # planning time in the work metrics (harness.work)
+}
+
 START_TIMEOUT_S = 30
 
 
@@ -75,6 +80,15 @@ class PgBinaries:
 
     def tool(self, name: str) -> Path:
         return self.bindir / name
+
+    def ships(self, library: str) -> bool:
+        """The build has the loadable module ``library`` (``lib/`` or ``lib/postgresql/``, as builds differ)."""
+        lib = self.bindir.parent / "lib"
+        return any((folder / f"{library}.so").is_file() for folder in (lib, lib / "postgresql"))
+
+    def settings(self) -> dict[str, str]:
+        """The server settings for a cluster of these binaries."""
+        return {**SERVER_SETTINGS, **(STATEMENTS_SETTINGS if self.ships("pg_stat_statements") else {})}
 
     @property
     def major(self) -> int:
@@ -248,8 +262,13 @@ class EmbeddedServer:
 
     @property
     def binaries(self) -> PgBinaries:
+        """``pg_bin`` if given, else the binaries this cluster last ran with (``db start --pg-bin DIR`` picks
+        the major once), else the default search."""
         if self._binaries is None:
-            self._binaries = binaries_for(self.user, find_binaries(self.pg_bin))
+            last = self._read_state().get("pg_bin")
+            remembered = str(last) if isinstance(last, str) and Path(last).is_dir() else None
+            chosen = self.pg_bin or os.environ.get("HARNESS_PG_BIN") or remembered
+            self._binaries = binaries_for(self.user, find_binaries(chosen))
         return self._binaries
 
     # -- process helpers -------------------------------------------------------------------------
@@ -367,6 +386,16 @@ class EmbeddedServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             raise ServerError(f"initdb failed: {_with_fix(_telling_line(done.stderr), self)}")
 
+    def _refuse_other_major(self) -> None:
+        """One cluster per major: ServerError when the binaries chosen are not the cluster's version."""
+        cluster = (self.data_dir / "PG_VERSION").read_text().strip()
+        if cluster != str(self.binaries.major):
+            raise ServerError(
+                f"the cluster in {self.data_dir} is PostgreSQL {cluster}, the binaries in {self.binaries.bindir} "
+                f"are {self.binaries.version}: keep one cluster per major (HARNESS_HOME=.harness/pg"
+                f"{self.binaries.major} with --pg-bin {self.binaries.bindir}), or remove this one (harness db destroy)"
+            )
+
     def status(self) -> ServerStatus:
         state = self._read_state()
         pid = self._postmaster_pid()
@@ -387,12 +416,13 @@ class EmbeddedServer:
             with _machine_errors(self.home), self.lock():
                 if not self.initialised():
                     self._initdb()
+                self._refuse_other_major()
                 self._join()  # before starting: a start interrupted from here on is ours to undo
                 current = self.status()
                 if current.running and current.port is not None:
                     port = current.port
                     if persistent and not current.persistent:
-                        self._write_state(port=port, persistent=True)
+                        self._write_state(**{**self._read_state(), "persistent": True})
                 else:
                     port = self._start(persistent)
                 self._ensure_database(port)  # under the lock: another process may not use it half-made
@@ -415,11 +445,11 @@ class EmbeddedServer:
             done = self._pg_ctl_start(port)
         if done.returncode != 0:
             raise ServerError(f"PostgreSQL did not start: {self._start_failure_reason(done, log_start)}")
-        self._write_state(port=port, persistent=persistent)
+        self._write_state(port=port, persistent=persistent, pg_bin=str(self.binaries.bindir))
         return port
 
     def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess[str]:
-        options = [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
+        options = [f"-c {key}={value}" for key, value in self.binaries.settings().items()]
         options += [f"-c port={port}", f"-c unix_socket_directories={self.data_dir}"]
         return self._run(
             [
@@ -455,12 +485,14 @@ class EmbeddedServer:
         import psycopg  # on first use: harness.db imports this module, and psycopg must follow gevent's patch
 
         try:
+            with psycopg.connect(self.dsn(port, "template1"), autocommit=True) as template:
+                create_extensions(template)  # every database made from here on has them (tests make many)
             with psycopg.connect(self.dsn(port, "postgres"), autocommit=True) as conn:
                 exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
                 if not exists:
                     conn.execute(f"CREATE DATABASE {DATABASE}")
                 with psycopg.connect(self.dsn(port), autocommit=True) as db:
-                    db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                    create_extensions(db)
                     create_reader(db, DATABASE)  # the role that measures: reads, nothing else
         except psycopg.Error as exc:
             reason = _last_line(exc.diag.message_primary or "") or _telling_line(str(exc))
@@ -605,12 +637,37 @@ def wait_seconds() -> float:
     return value
 
 
+# The extensions the embedded cluster's databases hold from their creation, so no run ever creates one.
+EMBEDDED_EXTENSIONS = ("pg_stat_statements", "pg_prewarm")
+
+
+def create_extensions(conn: psycopg.Connection) -> None:
+    """Create the measuring extensions in ``conn``'s database when missing (nothing is written otherwise:
+    a command starting while another measures must not commit anything)."""
+    present = {r[0] for r in conn.execute("SELECT extname FROM pg_extension").fetchall()}
+    shipped = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions").fetchall()}
+    for name in EMBEDDED_EXTENSIONS:
+        if name not in present and name in shipped:
+            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
+
+
+_READER_READY = """
+SELECT r.rolcanlogin AND NOT (r.rolsuper OR r.rolcreatedb OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls)
+   AND pg_has_role(r.oid, 'pg_read_all_data', 'MEMBER')
+   AND NOT has_database_privilege('public', %s, 'CREATE') AND NOT has_database_privilege('public', %s, 'TEMPORARY')
+FROM pg_roles r WHERE r.rolname = %s
+"""
+
+
 def create_reader(conn: psycopg.Connection, database: str) -> None:
-    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser."""
+    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser, and
+    read-only when the role is already as it should be."""
     from psycopg import sql
 
-    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER]).fetchone()
-    if not exists:
+    ready = conn.execute(_READER_READY, [database, database, READER]).fetchone()
+    if ready and ready[0]:
+        return
+    if ready is None:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(READER)))
     conn.execute(
         sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.cache import CacheState, warm_cache
+from harness.capabilities import capabilities
 from harness.catalog import Catalog, Query, load_catalog
 from harness.check import refuse_unrunnable
 from harness.compare.gitref import extract_ref, repository_root
@@ -58,7 +59,6 @@ from harness.stats import summarize
 from harness.strategies import Strategy, load_strategy
 from harness.strategies import strategies_dir as default_strategies_dir
 from harness.verdicts import judge
-from harness.work import ensure_pg_stat_statements
 from harness.workload import Workload, now_iso
 
 # More, shorter rounds than a strategy comparison: no index rebuild between them (unless the sides' indexes
@@ -258,7 +258,8 @@ def _measure(
         )
     queries = {side.name: {q.name: q for q in side.catalog.queries if q.name in names} for side in (base, cand)}
     environment = workload.environment(manifest)
-    ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
+    for note in capabilities(dsn).notes():  # e.g. no pg_stat_statements: work from EXPLAIN instead
+        progress.message(note)
     draws = {
         side: workload.draws(manifest, warmup + iterations, access.reader_dsn, tuple(qs.values()))
         for side, qs in queries.items()

@@ -2,10 +2,17 @@
 
 One transaction makes re-seeding atomic: an interrupted seed leaves the previous data (and manifest)
 exactly as it was. Creating the tables in that transaction also lets COPY skip WAL and freeze rows.
+
+The seed also does the maintenance a measurement must never do (a run commits nothing): it creates the
+extensions the measurements use (pg_stat_statements, pg_prewarm) when the server ships them, and vacuums
+the new tables, still under the data lock. Otherwise autovacuum does it between two runs, and its new
+visibility map, hint bits and page counts change both the buffers a query touches and, through the
+planner's size estimates, the plan some draws get.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -17,10 +24,11 @@ from pathlib import Path
 import psycopg
 
 from harness import __version__, paths
+from harness.capabilities import EXTENSIONS, forget
 from harness.config import Tier, load_tier
 from harness.db import connect
 from harness.errors import DatabaseError, UnsafeOperation
-from harness.locks import lock_for_change
+from harness.locks import exclusively, lock_for_change
 from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER
 from harness.seed.generate import GENERATOR_VERSION, TableData
 from harness.seed.manifest import (
@@ -32,7 +40,7 @@ from harness.seed.manifest import (
     write_manifest,
 )
 from harness.seed.pipeline import EncodedTables
-from harness.strategies import apply_strategy, load_strategy, managed_index_names, secondary_indexes
+from harness.strategies import Strategy, apply_strategy, load_strategy, managed_index_names, secondary_indexes
 
 TABLES = ["users", "courses", "lessons", "enrollments", "user_progress", "behavior_logs", "points_ledger"]
 
@@ -62,10 +70,29 @@ def seed(
     scenarios = scenarios or paths.scenarios_dir()
     tier = tier if isinstance(tier, Tier) else load_tier(tier, scenarios / "tiers")
     chosen = load_strategy(strategy, scenarios / "strategies")
-    schema_sql = (scenarios / "schema.sql").read_text()
-    constraints_sql = (scenarios / "constraints.sql").read_text()
+    with exclusively(dsn, f"seed tier {tier.name}"):  # until the new tables are vacuumed
+        manifest = _load(dsn, tier, seed, chosen, force, on_progress, scenarios)
+        with connect(dsn, application_name="harness seed") as conn:
+            for table in TABLES:
+                conn.execute(f"VACUUM {table}")
+    forget(dsn)  # the extensions may be new
+    return manifest
+
+
+def _load(
+    dsn: str,
+    tier: Tier,
+    seed: int,
+    chosen: Strategy,
+    force: bool,
+    on_progress: ProgressCallback | None,
+    scenarios: Path,
+) -> Manifest:
+    """The one transaction: replace the tables, load, index, ANALYZE, write the manifest."""
     durations: dict[str, float] = {}
     started = time.perf_counter()
+    schema_sql = (scenarios / "schema.sql").read_text()
+    constraints_sql = (scenarios / "constraints.sql").read_text()
     with connect(dsn, autocommit=False) as conn:
         try:
             conn.execute("SET LOCAL statement_timeout = 0")
@@ -73,6 +100,7 @@ def seed(
             lock_for_change(conn, f"seed tier {tier.name}")  # one seed at a time, never under a measurement
             previous = read_manifest(conn)
             refuse_foreign_tables(conn, previous, force)
+            create_extensions(conn)
             kept = user_indexes(conn, TABLES, scenarios / "strategies", previous.indexes if previous else [])
             try:
                 conn.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES))
@@ -135,6 +163,16 @@ def seed(
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"connection lost while seeding (previous data kept): {_first_line(exc)}") from None
     return manifest
+
+
+def create_extensions(conn: psycopg.Connection) -> None:
+    """Create the extensions the measurements use, where the server ships them (each in a savepoint: a
+    role that may not create one loses nothing but that extension)."""
+    for name in EXTENSIONS:
+        available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", [name]).fetchone()
+        if available:
+            with contextlib.suppress(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
 
 
 def _first_line(exc: psycopg.Error) -> str:

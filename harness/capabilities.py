@@ -1,0 +1,118 @@
+"""What this server can do, asked once per target: the one place where PostgreSQL majors differ.
+
+The harness supports PostgreSQL 14–18. Everything it sends was checked against each major; what differs is
+asked here, never guessed elsewhere from a version string:
+
+- ``pg_maintain`` (a predefined role from 17) is only named in the write-power check when it exists;
+- pg_stat_statements (its columns ``calls``, ``rows``, ``shared_blks_*``, ``temp_blks_*``,
+  ``total_plan_time`` and ``total_exec_time`` exist in every supported major; 17 renamed only the
+  ``blk_*_time`` columns, which the harness does not read) is used when it is installed in the database
+  *and* preloaded, else work comes from EXPLAIN;
+- pg_prewarm warms the cache when it is installed, else the tables are read;
+- ``pg_stat_force_next_flush()`` (15+) makes a backend's statistics visible at once.
+
+The same for every supported major, so asked nowhere: EXPLAIN ``ANALYZE``, ``BUFFERS`` (on by default from
+18, always named), ``SETTINGS``, ``VERBOSE`` (its "Query Identifier" from 14, with ``compute_query_id``'s
+default ``auto`` once pg_stat_statements is loaded) and ``FORMAT JSON``; ``pg_read_all_data`` /
+``pg_write_all_data`` (14); ``pg_partition_tree`` (12); the advisory lock functions.
+
+Nothing is ever created here: on a database the harness did not seed, a missing extension is a note in the
+report, with the command a DBA would run (``Capabilities.notes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.db import connect
+
+SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
+# The extensions the harness uses when present, and what it costs when one is missing.
+EXTENSIONS = {
+    "pg_stat_statements": "work metrics (buffers, temp blocks, rows) come from one EXPLAIN (ANALYZE, BUFFERS) "
+    "per distinct draw instead of the timed executions themselves",
+    "pg_prewarm": "the cache is warmed by reading each table (indexes stay as the server has them)",
+}
+PRELOADED = ("pg_stat_statements",)  # needs shared_preload_libraries (a restart) before CREATE EXTENSION
+
+_PROBE = """
+SELECT current_setting('server_version_num')::int,
+       current_setting('shared_preload_libraries'),
+       EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_maintain'),
+       ARRAY(SELECT extname::text FROM pg_extension ORDER BY 1),
+       ARRAY(SELECT name::text FROM pg_available_extensions ORDER BY 1)
+"""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """One server and database, as they answered: version, predefined roles, extensions."""
+
+    server_version_num: int
+    preloaded: frozenset[str]  # shared_preload_libraries
+    has_pg_maintain: bool
+    installed: frozenset[str]  # extensions created in this database
+    available: frozenset[str]  # extensions the server ships (CREATE EXTENSION would work)
+
+    @property
+    def major(self) -> int:
+        return self.server_version_num // 10000
+
+    @property
+    def pg_stat_statements(self) -> bool:
+        """pg_stat_statements counts this database's statements (installed here and preloaded)."""
+        return "pg_stat_statements" in self.installed and "pg_stat_statements" in self.preloaded
+
+    @property
+    def pg_prewarm(self) -> bool:
+        return "pg_prewarm" in self.installed
+
+    @property
+    def flushes_stats(self) -> bool:
+        """``pg_stat_force_next_flush()`` exists (15+)."""
+        return self.major >= 15
+
+    def notes(self) -> list[str]:
+        """What the report should say about this server: an unsupported major, and one note per extension
+        the harness would use but cannot here, with what that costs and the command a DBA would run."""
+        usable = {"pg_stat_statements": self.pg_stat_statements, "pg_prewarm": self.pg_prewarm}
+        notes = []
+        if self.major not in SUPPORTED_MAJORS:
+            notes.append(f"note: PostgreSQL {self.major} is not one of the supported majors "
+                         f"({SUPPORTED_MAJORS[0]}–{SUPPORTED_MAJORS[-1]}): results may be wrong")  # fmt: skip
+        for name, cost in EXTENSIONS.items():
+            if usable[name]:
+                continue
+            steps = [] if name in self.available else [f"install contrib (Debian: postgresql-{self.major})"]
+            if name in PRELOADED and name not in self.preloaded:
+                steps.append(f"add {name} to shared_preload_libraries and restart")
+            if name not in self.installed:
+                steps.append(f"CREATE EXTENSION {name};")
+            state = "preloaded" if name in self.installed else "installed in this database"
+            notes.append(f"note: {name} is not {state}: {cost}; a DBA adds it with: {', then '.join(steps)}")
+        return notes
+
+
+_known: dict[str, Capabilities] = {}
+
+
+def capabilities(dsn: str) -> Capabilities:
+    """The capabilities of the database at ``dsn``, asked on first use and remembered for this process."""
+    if dsn not in _known:
+        with connect(dsn, application_name="harness-capabilities") as conn:
+            row = conn.execute(_PROBE).fetchone()
+        assert row is not None
+        version, preload, maintain, installed, available = row
+        _known[dsn] = Capabilities(
+            server_version_num=int(version),
+            preloaded=frozenset(p.strip() for p in str(preload).split(",") if p.strip()),
+            has_pg_maintain=bool(maintain),
+            installed=frozenset(installed),
+            available=frozenset(available),
+        )
+    return _known[dsn]
+
+
+def forget(dsn: str) -> None:
+    """Ask again next time: the harness itself just created extensions in this database (at seed time)."""
+    _known.pop(dsn, None)
