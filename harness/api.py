@@ -219,6 +219,7 @@ def compare(
     alpha: float = DEFAULT_ALPHA,
     floor_ms: float = DEFAULT_FLOOR_MS,
     allow_mismatch: bool = False,
+    no_seed: bool = False,
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
@@ -237,7 +238,7 @@ def compare(
 
     ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). With ``reports_dir`` the
     comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for strategies: after each
-    round; for A/B with both sides' run.json)."""
+    round; for A/B with both sides' run.json). ``no_seed``: measure the data as it is (``--no-seed``)."""
     directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
     names = [n.strip() for n in strategies.split(",")] if isinstance(strategies, str) else list(strategies or ())
     names = [n for n in names if n]
@@ -270,6 +271,7 @@ def compare(
                 warmup=DEFAULT_AB_WARMUP if warmup is None else warmup,
                 rounds=rounds or DEFAULT_AB_ROUNDS,
                 force=force,
+                seed_if_needed=not no_seed,
                 runs_dir=directory,
                 progress=progress,
                 database_label=label,
@@ -307,6 +309,7 @@ def compare(
                 warmup=DEFAULT_WARMUP if warmup is None else warmup,
                 rounds=rounds or DEFAULT_ROUNDS,
                 force=force,
+                seed_if_needed=not no_seed,
             ),
             progress,
             database_label=label,

@@ -662,6 +662,7 @@ def load_command(
     help="Smallest slowdown in ms that can fail (the floor is max(this, 1% of the budget)).",
 )
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
+@click.option("--no-seed", is_flag=True, help="Use the data as it is (your own database); never seed.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
 @read_role_option
@@ -686,6 +687,7 @@ def compare_command(
     alpha: float,
     floor_ms: float,
     allow_mismatch: bool,
+    no_seed: bool,
     force: bool,
     reports_dir: Path | None,
     read_role: str | None,
@@ -725,6 +727,7 @@ def compare_command(
             alpha=alpha,
             floor_ms=floor_ms,
             allow_mismatch=allow_mismatch,
+            no_seed=no_seed,
             force=force,
             reports_dir=reports_dir,
             run_id=name,

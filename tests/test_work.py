@@ -7,9 +7,9 @@ from pathlib import Path
 import psycopg
 from conftest import run_harness
 
+from harness.capabilities import capabilities
 from harness.catalog import load_catalog
 from harness.measure import MeasureOptions, measure_query
-from harness.capabilities import capabilities
 from harness.work import WorkProbe, explain_work
 
 OPTIONS = MeasureOptions(iterations=20, warmup=3)

@@ -38,7 +38,7 @@ from harness.compare.interleave import (
 from harness.compare.runs import Design, RunComparison, compare_runs
 from harness.config import load_tier
 from harness.db import connect
-from harness.environment import Environment
+from harness.environment import NO_STRATEGY, Environment
 from harness.errors import ConfigError, DatabaseError, InputError
 from harness.gate import (
     DEFAULT_ALPHA,
@@ -66,6 +66,7 @@ from harness.workload import Workload, now_iso
 DEFAULT_AB_ROUNDS = 10
 DEFAULT_AB_WARMUP = 2  # per round: each slice opens a fresh connection (catalog caches), data is prewarmed
 SIDES = ("base", "cand")
+_AS_FOUND = Strategy(NO_STRATEGY, Path(), ())  # --no-seed on data the harness did not seed: no index is touched
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,22 @@ def compare_catalogs(
         queries_at, strategies_at, label, commit, prefix = base_at
         cand_catalog = _catalog("cand", cand_queries, only, None)  # bad files are exit 2 before any connection
         base_catalog = _catalog("base", queries_at, only, prefix)
+        seeded = None
         if strategy is None:
             with connect(dsn) as conn:
                 seeded = read_manifest(conn)
-        name = strategy or (seeded.strategy if seeded else "baseline")
-        cand = _side("cand", f"working tree {cand_queries}", cand_catalog, cand_strategies, name)
-        base = _side("base", label, base_catalog, strategies_at, name, commit, prefix)
+        if strategy is None and seeded is None and not seed_if_needed:  # the user's data, indexes as they are
+            cand = _Side("cand", f"working tree {cand_queries}", cand_catalog, _AS_FOUND)
+            base = _Side("base", label, base_catalog, _AS_FOUND, commit, prefix)
+        else:
+            name = strategy or (seeded.strategy if seeded else "baseline")
+            cand = _side("cand", f"working tree {cand_queries}", cand_catalog, cand_strategies, name)
+            base = _side("base", label, base_catalog, strategies_at, name, commit, prefix)
         workload = Workload.resolve(
             dsn,
             tier=tier,
             seed=seed,
-            strategy=name,
+            strategy=None if cand.strategy is _AS_FOUND else cand.strategy.name,
             queries_dir=cand_queries,
             only=only,
             force=force,
@@ -324,7 +330,9 @@ def _measure(
             f"(seed {workload.seed})"
         ),
         indexes=(
-            f"strategy {cand.strategy.name}: the same {len(cand.index_key)} index definitions on both sides"
+            "the database's own indexes, untouched (--no-seed)"
+            if cand.strategy is _AS_FOUND
+            else f"strategy {cand.strategy.name}: the same {len(cand.index_key)} index definitions on both sides"
             if same_indexes
             else f"strategy {cand.strategy.name} differs: {_index_change(base.strategy, cand.strategy)}; "
             "rebuilt before each side's slices"

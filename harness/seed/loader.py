@@ -242,25 +242,29 @@ def recreate_user_indexes(conn: psycopg.Connection, indexes: list[tuple[str, str
 
 
 def refuse_foreign_tables(conn: psycopg.Connection, manifest: Manifest | None, force: bool) -> None:
-    """Refuse to write into a database holding tables the harness did not create, unless forced."""
-    present = [
-        r[0]
-        for r in conn.execute(
-            # Tables, views and foreign tables, except those an extension owns (pg_stat_statements' views).
-            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT EXISTS (SELECT 1 FROM pg_depend d "
-            "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1"
-        ).fetchall()
-    ]
+    """Refuse to write into a database holding tables (or views …) the harness did not create, unless forced."""
+    present = conn.execute(
+        # Tables, views and foreign tables, except those an extension owns (pg_stat_statements' views).
+        "SELECT c.relname, c.relkind FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT EXISTS (SELECT 1 FROM pg_depend d "
+        "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1"
+    ).fetchall()
     ours = set(manifest.tables if manifest else []) | {MANIFEST_TABLE}
-    foreign = [t for t in present if t not in ours]
+    foreign = [(name, kind) for name, kind in present if name not in ours]
     if foreign and not force:
-        clash = [t for t in foreign if t in TABLES]
+        clash = [name for name, _ in foreign if name in TABLES]
         detail = f" (would replace: {', '.join(clash)})" if clash else ""
+        kinds = {"r": "tables", "p": "tables", "v": "views", "m": "materialized views", "f": "foreign tables"}
+        listed = {kind: [n for n, k in foreign if kinds[k] == kind] for kind in dict.fromkeys(kinds.values())}
+        held = "; ".join(f"{kind} {_names(names)}" for kind, names in listed.items() if names)
         raise UnsafeOperation(
-            f"database holds tables the harness did not create: {', '.join(foreign[:10])}"
-            f"{' …' if len(foreign) > 10 else ''}{detail}; use an empty database, or pass --force"
+            f"database holds objects the harness did not create ({held}){detail}; seeding would write into it: "
+            "use an empty database, measure your data as it is with --no-seed, or pass --force"
         )
+
+
+def _names(names: list[str], shown: int = 10) -> str:
+    return ", ".join(names[:shown]) + (" …" if len(names) > shown else "")
 
 
 def verify(dsn: str) -> VerifyResult:
