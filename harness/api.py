@@ -36,6 +36,7 @@ from harness.errors import InputError
 from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION, DEFAULT_MAX_WORK_REGRESSION
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
+from harness.maintenance import Maintenance
 from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
 from harness.report.compare import write_compare_reports
 from harness.results import RunResult, load_run
@@ -117,12 +118,15 @@ def run(
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    create_extensions: bool = False,
+    analyze: bool = False,
     read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Measure and judge every selected query (``harness run``); reports go to ``reports_dir``/<run-id>/."""
+    """Measure and judge every selected query (``harness run``); reports go to ``reports_dir``/<run-id>/.
+    ``create_extensions`` / ``analyze``: the maintenance steps done before measuring (``harness.maintenance``)."""
     options = RunOptions(
         tier=tier,
         seed=seed,
@@ -136,6 +140,7 @@ def run(
         force=force,
         reports_dir=reports_dir,
         run_id=run_id,
+        maintenance=Maintenance(create_extensions, analyze),
     )
     selected_catalog(options)  # bad input is reported before a server starts
     with _database(dsn, pg_bin, read_role) as (target, label, access):
@@ -223,6 +228,8 @@ def compare(
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    create_extensions: bool = False,
+    analyze: bool = False,
     read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
@@ -238,7 +245,8 @@ def compare(
 
     ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). With ``reports_dir`` the
     comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for strategies: after each
-    round; for A/B with both sides' run.json). ``no_seed``: measure the data as it is (``--no-seed``)."""
+    round; for A/B with both sides' run.json). ``no_seed``: measure the data as it is (``--no-seed``);
+    ``create_extensions`` / ``analyze`` (A/B only): the maintenance steps done before measuring."""
     directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
     names = [n.strip() for n in strategies.split(",")] if isinstance(strategies, str) else list(strategies or ())
     names = [n for n in names if n]
@@ -249,6 +257,8 @@ def compare(
         raise InputError(f"{' and '.join(modes)} are different comparisons: give one of them")
     if (base_strategies_dir or strategy) and not (base_ref or base_queries_dir):
         raise InputError("--base-strategies and --strategy go with --base-ref REF or --base-queries DIR")
+    if (create_extensions or analyze) and not (base_ref or base_queries_dir):
+        raise InputError("--create-extensions and --analyze go with --base-ref REF or --base-queries DIR")
     gate = {
         "max_regression": _fraction(max_regression, "--max-regression"),
         "max_work_regression": _fraction(max_work_regression, "--max-work-regression"),
@@ -257,6 +267,8 @@ def compare(
     }
     if base_ref or base_queries_dir:
         with _database(dsn, pg_bin, read_role) as (target, label, access):
+            for line in Maintenance(create_extensions, analyze).run(target):
+                (progress or CompareProgress()).message(line)
             result = compare_catalogs(
                 target,
                 base_ref=base_ref,

@@ -17,6 +17,7 @@ from harness.capabilities import capabilities
 from harness.catalog import Catalog, Query
 from harness.environment import Environment
 from harness.errors import InputError, UnsafeOperation
+from harness.maintenance import Maintenance
 from harness.measure import MeasureOptions, Timer, measure_query
 from harness.report import write_reports
 from harness.results import QueryResult, RunResult
@@ -40,6 +41,7 @@ class RunOptions:
     force: bool = False
     reports_dir: Path | None = None
     run_id: str | None = None
+    maintenance: Maintenance = field(default_factory=Maintenance)  # --create-extensions, --analyze
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ def run(
     access = access or Access.owner_only(dsn)
     refused = False
     try:
+        for line in options.maintenance.run(dsn):  # asked for by name, and before measuring: never while
+            result.warnings.append(f"note: {line}")
+            progress.warning(line)
         with contextlib.ExitStack() as held:
             manifest = workload.prepare_and_hold(held, "run", progress.seeding)
             result.environment = workload.environment(manifest)

@@ -484,9 +484,12 @@ class EmbeddedServer:
     def _ensure_database(self, port: int) -> None:
         import psycopg  # on first use: harness.db imports this module, and psycopg must follow gevent's patch
 
+        from harness.maintenance import create_extensions
+
         try:
             with psycopg.connect(self.dsn(port, "template1"), autocommit=True) as template:
-                create_extensions(template)  # every database made from here on has them (tests make many)
+                # every database made from here on has the extensions (tests make many); reads only when it has
+                create_extensions(template)
             with psycopg.connect(self.dsn(port, "postgres"), autocommit=True) as conn:
                 exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
                 if not exists:
@@ -635,20 +638,6 @@ def wait_seconds() -> float:
     if not 0 <= value < 1e7:
         raise InputError(f"HARNESS_LOCK_WAIT={text!r}: give a number of seconds, e.g. HARNESS_LOCK_WAIT=60")
     return value
-
-
-# The extensions the embedded cluster's databases hold from their creation, so no run ever creates one.
-EMBEDDED_EXTENSIONS = ("pg_stat_statements", "pg_prewarm")
-
-
-def create_extensions(conn: psycopg.Connection) -> None:
-    """Create the measuring extensions in ``conn``'s database when missing (nothing is written otherwise:
-    a command starting while another measures must not commit anything)."""
-    present = {r[0] for r in conn.execute("SELECT extname FROM pg_extension").fetchall()}
-    shipped = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions").fetchall()}
-    for name in EMBEDDED_EXTENSIONS:
-        if name not in present and name in shipped:
-            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
 
 
 _READER_READY = """

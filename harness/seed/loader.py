@@ -12,7 +12,6 @@ planner's size estimates, the plan some draws get.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -24,11 +23,12 @@ from pathlib import Path
 import psycopg
 
 from harness import __version__, paths
-from harness.capabilities import EXTENSIONS, forget
+from harness.capabilities import forget
 from harness.config import Tier, load_tier
 from harness.db import connect
 from harness.errors import DatabaseError, UnsafeOperation
 from harness.locks import exclusively, lock_for_change
+from harness.maintenance import create_extensions
 from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER
 from harness.seed.generate import GENERATOR_VERSION, TableData
 from harness.seed.manifest import (
@@ -163,16 +163,6 @@ def _load(
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"connection lost while seeding (previous data kept): {_first_line(exc)}") from None
     return manifest
-
-
-def create_extensions(conn: psycopg.Connection) -> None:
-    """Create the extensions the measurements use, where the server ships them (each in a savepoint: a
-    role that may not create one loses nothing but that extension)."""
-    for name in EXTENSIONS:
-        available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", [name]).fetchone()
-        if available:
-            with contextlib.suppress(psycopg.errors.InsufficientPrivilege), conn.transaction():
-                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
 
 
 def _first_line(exc: psycopg.Error) -> str:
