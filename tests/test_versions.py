@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import run_harness, wait_for
+from conftest import OTHER_PG_BINS, run_harness, wait_for
 
 from harness.errors import ServerError
 from harness.server import EmbeddedServer
@@ -134,6 +134,7 @@ def test_own_database_is_measured_and_never_written(matrix_server: EmbeddedServe
     assert any("check the index exists in this database" in c["reason"] for c in failed), failed
 
 
+@pytest.mark.parametrize("matrix_server", OTHER_PG_BINS, indirect=True)  # the embedded 18: the whole suite
 def test_private_cluster_seeds_runs_and_compares_strategies(matrix_server: EmbeddedServer, tmp_path: Path) -> None:
     home = {"HARNESS_HOME": str(matrix_server.home)}
     pg_bin = str(matrix_server.binaries.bindir)
