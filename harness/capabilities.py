@@ -8,8 +8,7 @@ asked here, never guessed elsewhere from a version string:
   ``total_plan_time`` and ``total_exec_time`` exist in every supported major; 17 renamed only the
   ``blk_*_time`` columns, which the harness does not read) is used when it is installed in the database
   *and* preloaded, else work comes from EXPLAIN;
-- pg_prewarm warms the cache when it is installed, else the tables are read;
-- ``pg_stat_force_next_flush()`` (15+) makes a backend's statistics visible at once.
+- pg_prewarm warms the cache when it is installed, else the tables are read.
 
 The same for every supported major, so asked nowhere: EXPLAIN ``ANALYZE``, ``BUFFERS`` (on by default from
 18, always named), ``SETTINGS``, ``VERBOSE`` (its "Query Identifier" from 14, with ``compute_query_id``'s
@@ -25,15 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.db import connect
+from harness.extensions import EXTENSIONS, PRELOADED
 
 SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
-# The extensions the harness uses when present, and what it costs when one is missing.
-EXTENSIONS = {
-    "pg_stat_statements": "work metrics (buffers, temp blocks, rows) come from one EXPLAIN (ANALYZE, BUFFERS) "
-    "per distinct draw instead of the timed executions themselves",
-    "pg_prewarm": "the cache is warmed by reading each table (indexes stay as the server has them)",
-}
-PRELOADED = ("pg_stat_statements",)  # needs shared_preload_libraries (a restart) before CREATE EXTENSION
+
 
 _PROBE = """
 SELECT current_setting('server_version_num')::int,
@@ -66,11 +60,6 @@ class Capabilities:
     @property
     def pg_prewarm(self) -> bool:
         return "pg_prewarm" in self.installed
-
-    @property
-    def flushes_stats(self) -> bool:
-        """``pg_stat_force_next_flush()`` exists (15+)."""
-        return self.major >= 15
 
     def notes(self) -> list[str]:
         """What the report should say about this server: an unsupported major, and one note per extension

@@ -3,19 +3,16 @@
 A run commits nothing while it measures, and on a database the harness did not seed it writes nothing at
 all unless a flag names the step: ``--create-extensions`` (pg_stat_statements and pg_prewarm, where the
 server ships them) and ``--analyze`` (fresh planner statistics for every table). The seed and the embedded
-cluster's creation call ``create_extensions`` themselves: those databases are the harness's own.
+cluster's creation create the extensions themselves (``harness.extensions``): those databases are ours.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
-import psycopg
-from psycopg import sql
-
-from harness.capabilities import EXTENSIONS, forget
+from harness.capabilities import forget
 from harness.db import connect
+from harness.extensions import create_extensions
 
 
 @dataclass(frozen=True)
@@ -39,19 +36,3 @@ class Maintenance:
                 conn.execute("ANALYZE")
                 done.append("--analyze: ANALYZE of every table the connecting role may analyze")
         return done
-
-
-def create_extensions(conn: psycopg.Connection) -> list[str]:
-    """Create the extensions the measurements use that the server ships and this database lacks (each in a
-    transaction or savepoint of its own: a role that may not create one loses only that one); the names made.
-    Reads only when nothing is missing."""
-    missing = conn.execute(
-        "SELECT name FROM pg_available_extensions WHERE name = ANY(%s) AND installed_version IS NULL ORDER BY 1",
-        [list(EXTENSIONS)],
-    ).fetchall()
-    created = []
-    for (name,) in missing:
-        with contextlib.suppress(psycopg.errors.InsufficientPrivilege), conn.transaction():
-            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name)))
-            created.append(name)
-    return created

@@ -484,7 +484,7 @@ class EmbeddedServer:
     def _ensure_database(self, port: int) -> None:
         import psycopg  # on first use: harness.db imports this module, and psycopg must follow gevent's patch
 
-        from harness.maintenance import create_extensions
+        from harness.extensions import create_extensions
 
         try:
             with psycopg.connect(self.dsn(port, "template1"), autocommit=True) as template:

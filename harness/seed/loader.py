@@ -27,8 +27,8 @@ from harness.capabilities import forget
 from harness.config import Tier, load_tier
 from harness.db import connect
 from harness.errors import DatabaseError, UnsafeOperation
+from harness.extensions import create_extensions
 from harness.locks import exclusively, lock_for_change
-from harness.maintenance import create_extensions
 from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER
 from harness.seed.generate import GENERATOR_VERSION, TableData
 from harness.seed.manifest import (
