@@ -13,7 +13,10 @@ asked here, never guessed elsewhere from a version string:
 The same for every supported major, so asked nowhere: EXPLAIN ``ANALYZE``, ``BUFFERS`` (on by default from
 18, always named), ``SETTINGS``, ``VERBOSE`` (its "Query Identifier" from 14, with ``compute_query_id``'s
 default ``auto`` once pg_stat_statements is loaded) and ``FORMAT JSON``; ``pg_read_all_data`` /
-``pg_write_all_data`` (14); ``pg_partition_tree`` (12); the advisory lock functions.
+``pg_write_all_data`` (14); ``pg_partition_tree`` (12); ``pg_current_snapshot``, ``pg_xact_status`` and
+``pg_visible_in_snapshot`` (13); the advisory lock functions. Not used at all, so no fallback is needed:
+EXPLAIN ``SERIALIZE`` / ``MEMORY`` (17) and ``GENERIC_PLAN`` (16; ``plan_cache_mode`` forces generic plans),
+``pg_stat_statements_info`` (14), ``pg_restore_relation_stats`` (18).
 
 Nothing is ever created here: on a database the harness did not seed, a missing extension is a note in the
 report, with the command a DBA would run (``Capabilities.notes``).

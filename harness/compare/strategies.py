@@ -218,7 +218,9 @@ def _compare(
     manifest = workload.prepare(progress.message)
     if manifest is None:
         raise InputError(
-            "strategies can only be compared on data seeded by harness: run harness seed, or drop --no-seed"
+            "strategies can only be compared on data seeded by harness (the comparison drops and rebuilds "
+            "indexes, which it never does to a database it did not seed): run harness seed into a database of "
+            "its own, or compare catalog versions on your data with --no-seed --base-queries DIR / --base-ref REF"
         )
     started_at = now_iso()
     environment = workload.environment(manifest)
