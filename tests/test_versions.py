@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import OTHER_PG_BINS, run_harness, wait_for
+from conftest import EMBEDDED, OTHER_PG_BINS, run_harness, wait_for
 
 from harness.errors import ServerError
 from harness.server import EmbeddedServer
@@ -158,3 +158,20 @@ def test_a_cluster_refuses_binaries_of_another_major(tmp_path: Path) -> None:
     (server.data_dir / "PG_VERSION").write_text("13\n")
     with pytest.raises(ServerError, match=r"is PostgreSQL 13, the binaries in .* keep one cluster per major"):
         server.ensure_running()
+
+
+@pytest.mark.parametrize("matrix_server", [EMBEDDED], indirect=True)
+def test_maintenance_happens_only_when_a_flag_names_it(matrix_server: EmbeddedServer, tmp_path: Path) -> None:
+    dsn = own_database(matrix_server)
+    before = watched(dsn)
+    run = run_harness("run", "--dsn", dsn, "--no-seed", "--queries", str(catalog(tmp_path / "q", "aid")),
+                      "--iterations", "20", "--create-extensions", "--analyze", "--reports-dir", str(tmp_path),
+                      "--run-id", "maintained")  # fmt: skip
+    assert run.returncode == 0, no_traceback(run)
+    after = watched(dsn)
+    assert after[1] == ["pg_prewarm", "pg_stat_statements", "plpgsql"] and after[0] > 0  # the trigger saw it
+    assert "public/accounts/20000/0/0/1/0/2/0" in after[2]  # ANALYZEd once more, no row written
+    report = json.loads((tmp_path / "maintained" / "run.json").read_text())
+    assert "note: --create-extensions: created pg_prewarm, pg_stat_statements" in report["warnings"]
+    assert {q["work"]["source"] for q in report["queries"]} == {"pg_stat_statements"}  # preloaded by the cluster
+    assert report["cache"]["method"] == "pg_prewarm" and before[1] == ["plpgsql"]
