@@ -92,6 +92,11 @@ def watched(dsn: str) -> tuple[object, ...]:
     return tuple(row)
 
 
+def ships_hypopg(dsn: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        return bool(conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone())
+
+
 def no_traceback(done: object) -> str:
     stderr = str(getattr(done, "stderr", ""))
     assert "Traceback" not in stderr and "internal error" not in stderr, stderr
@@ -118,6 +123,10 @@ def test_own_database_is_measured_and_never_written(matrix_server: EmbeddedServe
     assert compare.returncode == 1, no_traceback(compare)  # the candidate lost its index: work regressed
     assert "REGRESSION: one_account: work regressed" in compare.stdout
     assert "database holds" not in compare.stderr  # measured as it is, never seeded
+    if ships_hypopg(dsn):  # Debian's 15 with postgresql-15-hypopg (.ci/run installs it)
+        what_if = run_harness("compare", "--dsn", dsn, "--queries", str(base), "--what-if",
+                              "CREATE INDEX ON accounts (balance)")  # fmt: skip
+        assert what_if.returncode == 2 and "CREATE EXTENSION hypopg;" in no_traceback(what_if)  # not even rolled back
 
     assert watched(dsn) == before  # no DDL, no extension, no row written, no VACUUM/ANALYZE, no commit at all
 
@@ -150,6 +159,12 @@ def test_private_cluster_seeds_runs_and_compares_strategies(matrix_server: Embed
     compare = run_harness("compare", "--strategies", "none,baseline", "--tier", "test", "--iterations", "20",
                           "--rounds", "2", "--pg-bin", pg_bin, "--reports-dir", str(reports), env=home)  # fmt: skip
     assert compare.returncode == 0, no_traceback(compare)
+    port = matrix_server.status().port
+    assert port is not None
+    if ships_hypopg(matrix_server.dsn(port)):  # the harness's own database: HypoPG in a rolled-back transaction
+        what_if = run_harness("compare", "--tier", "test", "--pg-bin", pg_bin, "--what-if",
+                              "CREATE INDEX ON behavior_logs (event_type, occurred_at)", env=home)  # fmt: skip
+        assert what_if.returncode == 0 and "estimates" in what_if.stdout, no_traceback(what_if)
 
 
 def test_a_cluster_refuses_binaries_of_another_major(tmp_path: Path) -> None:
