@@ -264,7 +264,8 @@ def _measure(
         )
     queries = {side.name: {q.name: q for q in side.catalog.queries if q.name in names} for side in (base, cand)}
     environment = workload.environment(manifest)
-    for note in capabilities(dsn).notes():  # e.g. no pg_stat_statements: work from EXPLAIN instead
+    notes = tuple(capabilities(dsn).notes())  # e.g. no pg_stat_statements: work from EXPLAIN instead
+    for note in notes:
         progress.message(note)
     draws = {
         side: workload.draws(manifest, warmup + iterations, access.reader_dsn, tuple(qs.values()))
@@ -347,6 +348,7 @@ def _measure(
         comparison,
         kind="catalogs",
         design=design,
+        warnings=comparison.warnings + notes,
         only_in_base=tuple(n for n in base.catalog.names if n not in names),
         only_in_cand=tuple(n for n in cand.catalog.names if n not in names),
         base_path=str(folder / "base" / "run.json") if runs_dir else base.label,
