@@ -32,9 +32,11 @@ from harness.extensions import EXTENSIONS, PRELOADED
 SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
 
 
+# A loaded module defines its settings (pg_stat_statements.max, …): that says it is preloaded, to any role
+# (shared_preload_libraries itself is readable only by superusers and pg_read_all_settings).
 _PROBE = """
 SELECT current_setting('server_version_num')::int,
-       current_setting('shared_preload_libraries'),
+       ARRAY(SELECT DISTINCT split_part(name, '.', 1) FROM pg_settings WHERE name LIKE '%.%' ORDER BY 1),
        EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_maintain'),
        ARRAY(SELECT extname::text FROM pg_extension ORDER BY 1),
        ARRAY(SELECT name::text FROM pg_available_extensions ORDER BY 1)
@@ -46,7 +48,7 @@ class Capabilities:
     """One server and database, as they answered: version, predefined roles, extensions."""
 
     server_version_num: int
-    preloaded: frozenset[str]  # shared_preload_libraries
+    preloaded: frozenset[str]  # modules loaded at server start (those that define settings of their own)
     has_pg_maintain: bool
     installed: frozenset[str]  # extensions created in this database
     available: frozenset[str]  # extensions the server ships (CREATE EXTENSION would work)
@@ -97,7 +99,7 @@ def capabilities(dsn: str) -> Capabilities:
         version, preload, maintain, installed, available = row
         _known[dsn] = Capabilities(
             server_version_num=int(version),
-            preloaded=frozenset(p.strip() for p in str(preload).split(",") if p.strip()),
+            preloaded=frozenset(preload),
             has_pg_maintain=bool(maintain),
             installed=frozenset(installed),
             available=frozenset(available),
