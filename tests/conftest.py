@@ -25,10 +25,11 @@ OTHER_PG_BINS = os.environ.get("HARNESS_TEST_PG_BINS", "/usr/lib/postgresql/15/b
 EMBEDDED = "embedded"
 
 
-@pytest.fixture(scope="session", params=[EMBEDDED, *OTHER_PG_BINS])
+@pytest.fixture(scope="module", params=[EMBEDDED, *OTHER_PG_BINS])
 def matrix_server(request: pytest.FixtureRequest) -> Iterator[EmbeddedServer]:
     """A private cluster of its own per major of the matrix (nothing else runs on it, so a test may watch the
-    whole cluster's next transaction id). Binaries that are missing are a failure, not a skip: CI installs them."""
+    whole cluster's next transaction id), stopped after the module. Binaries that are missing are a failure, not
+    a skip: CI installs them."""
     pg_bin = None if request.param == EMBEDDED else request.param
     try:
         binaries = find_binaries(pg_bin)
