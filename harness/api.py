@@ -46,6 +46,7 @@ from harness.run import run as run_options
 from harness.seed import Manifest, VerifyResult
 from harness.seed import seed as seed_data
 from harness.seed import verify as verify_seed
+from harness.starter import Starter, write_starter
 from harness.strategies import load_strategy
 from harness.whatif import WhatIf, what_if
 from harness.workload import Workload
@@ -89,17 +90,17 @@ def check(
     dsn: str | None = None,
 ) -> tuple[str, int]:
     """Check every query's SQL (offline, or PREPAREd against ``dsn``): (rendered findings, exit code)."""
-    scenarios = paths.scenarios_dir()
     if dsn:
         db.validate_dsn(dsn)
-    return run_check(
-        queries_dir or paths.queries_dir(),
-        schema_sql or scenarios / "schema.sql",
-        strategies_dir or (scenarios / "strategies" if schema_sql is None else None),  # a user's own schema
-        dsn,
-        fmt,
-        strict,
-    )
+    if schema_sql is None:  # the scenarios' schema and strategies; a user's own schema comes without them
+        scenarios = paths.scenarios_dir()
+        schema_sql, strategies_dir = scenarios / "schema.sql", strategies_dir or scenarios / "strategies"
+    return run_check(queries_dir or paths.queries_dir(), schema_sql, strategies_dir, dsn, fmt, strict)
+
+
+def init(*, directory: Path | None = None, force: bool = False) -> Starter:
+    """``harness init``: starter queries and a project config in ``directory`` (default: the current folder)."""
+    return write_starter(directory or Path.cwd(), force)
 
 
 def run(
@@ -223,6 +224,8 @@ def compare(
     max_work_regression: str | float = DEFAULT_MAX_WORK_REGRESSION,
     alpha: float = DEFAULT_ALPHA,
     floor_ms: float = DEFAULT_FLOOR_MS,
+    sequential: bool = True,
+    max_time_s: float | None = None,
     allow_mismatch: bool = False,
     no_seed: bool = False,
     force: bool = False,
@@ -243,10 +246,11 @@ def compare(
     - ``strategies``: index strategies side by side on the same data;
     - ``what_if_sql``: HypoPG hypothetical indexes (planner estimates, no report).
 
-    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). With ``reports_dir`` the
-    comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for strategies: after each
-    round; for A/B with both sides' run.json). ``no_seed``: measure the data as it is (``--no-seed``);
-    ``create_extensions`` / ``analyze`` (A/B only): the maintenance steps done before measuring."""
+    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). The A/B stops measuring a
+    query once its verdict is settled unless ``sequential`` is False, and ends at ``max_time_s`` if given.
+    With ``reports_dir`` the comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for
+    strategies: after each round; for A/B with both sides' run.json). ``no_seed``: measure the data as it is
+    (``--no-seed``); ``create_extensions`` / ``analyze`` (A/B only): the maintenance steps done before measuring."""
     directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
     names = [n.strip() for n in strategies.split(",")] if isinstance(strategies, str) else list(strategies or ())
     names = [n for n in names if n]
@@ -288,6 +292,8 @@ def compare(
                 progress=progress,
                 database_label=label,
                 access=access,
+                sequential=sequential,
+                max_time_s=max_time_s,
                 **gate,
             )
         if directory is not None:

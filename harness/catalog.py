@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from harness.config import MAX_BUDGET_MS, project_config
 from harness.errors import ConfigError, InputError, did_you_mean
 
 DEFAULT_BUDGET_MS = 500.0
-MAX_BUDGET_MS = 3_600_000.0  # an hour: statement_timeout (budget x factor) must stay a valid integer
 MAX_OFFSET_DAYS = 100_000  # about 270 years either side of the anchor: still a valid timestamp
 BIGINT = (-(2**63), 2**63 - 1)  # what an int draw binds to
 PREPARE_MODES = ("auto", "custom", "generic")
@@ -334,7 +334,8 @@ def _typed(
 
 
 def _budget(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> float:
-    value = meta.get("budget_ms", DEFAULT_BUDGET_MS)
+    """The header's budget, else the project config's ``budget_ms``, else DEFAULT_BUDGET_MS."""
+    value = meta.get("budget_ms", project_config().budget_ms or DEFAULT_BUDGET_MS)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_BUDGET_MS:
         raise ConfigError(
             path,

@@ -194,6 +194,27 @@ def db_destroy(yes: bool) -> int:
     return 0
 
 
+# -- init ---------------------------------------------------------------------------------------------
+
+
+@cli.command("init")
+@click.option(
+    "--directory", type=click.Path(file_okay=False, path_type=Path), help="Project folder (default: the current one)."
+)
+@click.option("--force", is_flag=True, help="Replace starter files that exist already.")
+def init_command(directory: Path | None, force: bool) -> int:
+    """Write starter queries/ and a project config (harness.toml, or [tool.harness] in pyproject.toml)."""
+    from harness import api
+
+    starter = api.init(directory=directory, force=force)
+    for path in starter.written:
+        out.print(f"wrote {path}", markup=False)
+    out.print("next:")
+    for step in starter.next_steps:
+        out.print(f"  {step}", markup=False)
+    return 0
+
+
 # -- seed and indexes -------------------------------------------------------------------------------
 
 
@@ -678,6 +699,17 @@ def load_command(
     type=click.FloatRange(min=0),
     help="Smallest slowdown in ms that can fail (the floor is max(this, 1% of the budget)).",
 )
+@click.option(
+    "--fixed",
+    is_flag=True,
+    help="A/B gate: measure every round for every query (default: stop a query once its verdict is settled).",
+)
+@click.option(
+    "--max-time",
+    "max_time_s",
+    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    help="A/B gate: stop measuring after this many seconds and judge what was measured (marked cut short).",
+)
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
 @click.option("--no-seed", is_flag=True, help="Use the data as it is (your own database); never seed.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
@@ -704,6 +736,8 @@ def compare_command(
     max_work_regression: str,
     alpha: float,
     floor_ms: float,
+    fixed: bool,
+    max_time_s: float | None,
     allow_mismatch: bool,
     no_seed: bool,
     force: bool,
@@ -746,6 +780,8 @@ def compare_command(
             max_work_regression=max_work_regression,
             alpha=alpha,
             floor_ms=floor_ms,
+            sequential=not fixed,
+            max_time_s=max_time_s,
             allow_mismatch=allow_mismatch,
             no_seed=no_seed,
             force=force,

@@ -6,8 +6,7 @@ hold it *shared* on an owner connection for as long as they measure; seed and a 
 whole duration. A command that must wait says so once on stderr and gives up after ``wait_seconds()``
 (``HARNESS_LOCK_WAIT``, default 300 s) with UnsafeOperation (exit 2) naming who holds the lock.
 
-``data_witness`` is the cheap check a run repeats at the end: the manifest row and the tables' write
-counters and storage, which change when anything writes, re-seeds or truncates.
+The lock keeps harness commands apart; ``harness.witness`` proves at the end of a run that nothing else wrote.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Measuring one query: warm-up, N timed executions, an EXPLAIN ANALYZE beside them, index usability.
 
 Timing is ``perf_counter_ns`` around execute + fetch of every row, on a dedicated autocommit connection
-whose statements run read-only (``default_transaction_read_only``) under a ``statement_timeout``. The
+under a ``statement_timeout``; each execution runs in its own transaction, READ ONLY from its start and
+rolled back (``safety.read_only``: its BEGIN and ROLLBACK stay outside the clock), on a connection whose
+``default_transaction_read_only`` is on as a second lock on the door. The
 EXPLAIN ANALYZE is taken separately: its instrumentation skews time, so it never feeds the gate. Around the
 timed executions the work they did is taken too (``harness.work``: pg_stat_statements deltas, else EXPLAIN
 ANALYZE per distinct draw), with a plan-shape fingerprint per timed draw.
@@ -23,7 +25,7 @@ from harness.catalog import Query
 from harness.db import connect, redact
 from harness.errors import DatabaseError
 from harness.plans import PlanFacts, index_serving, plan_facts, plan_shape, shape_fingerprint
-from harness.safety import execute_one, explain_one
+from harness.safety import execute_one, explain_one, read_only
 from harness.schema import load_partition_tree
 from harness.work import Work, WorkProbe, draw_key, explain_work
 
@@ -87,6 +89,7 @@ class Measurement:
     draw_plans: list[str] = field(default_factory=list)  # plan-shape fingerprint of each timed draw
     plan_shapes: dict[str, list[str]] = field(default_factory=dict)  # fingerprint -> plan_shape lines
     draws_digest: str = ""  # equal digests: the same draws in the same order (samples pair by index)
+    slices: list[int] = field(default_factory=list)  # samples per interleaved round (compare); empty for a run
 
 
 # Runs the warm-up and timed executions of ``param_sets`` on ``conn``: each timed one's milliseconds go to
@@ -186,14 +189,16 @@ def time_executions(
     result: Measurement,
     probe: WorkProbe | None = None,
 ) -> None:
-    """The default ``Timer``: ``perf_counter_ns`` around each execution (execute + fetch of every row)."""
+    """The default ``Timer``: ``perf_counter_ns`` around each execution (execute + fetch of every row), each in
+    its own read-only transaction whose BEGIN and ROLLBACK are outside the clock."""
     cursor = conn.cursor()
     for i, params in enumerate(param_sets):
         if i == warmup and probe is not None:
             probe.start(conn, query.sql, params)
-        started = time.perf_counter_ns()
-        rows = execute_and_fetch(cursor, query.sql, params)
-        elapsed = time.perf_counter_ns() - started
+        with read_only(conn):
+            started = time.perf_counter_ns()
+            rows = execute_and_fetch(cursor, query.sql, params)
+            elapsed = time.perf_counter_ns() - started
         if i >= warmup:
             result.samples_ms.append(elapsed / 1e6)
         result.rows_returned = rows
@@ -258,8 +263,9 @@ def check_usable(
 
     Inside a transaction that is always rolled back, the table's other secondary indexes are dropped and
     sequential scans disabled, then the query is only planned (EXPLAIN without ANALYZE: nothing runs, but
-    immutable functions are evaluated while planning). ``conn`` must be allowed to drop the indexes; the
-    planning then runs as ``role`` (the measuring role, ``SET LOCAL``: undone with the transaction).
+    immutable functions are evaluated while planning), in a savepoint switched to read-only after the DDL.
+    ``conn`` must be allowed to drop the indexes; the planning then runs as ``role`` (the measuring role,
+    ``SET LOCAL``: undone with the transaction).
     On a partitioned table "the table" is its whole partition tree; an index attached to a partitioned
     index cannot be dropped alone, so the topmost parent is dropped instead (taking its children along),
     and an expected parent index is served by any of its partitions' indexes.
@@ -278,8 +284,9 @@ def check_usable(
             if role:
                 conn.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
             cursor = conn.cursor()
-            execute_one(cursor, "EXPLAIN (FORMAT JSON) " + query.sql, params, prepare=False)
-            row = cursor.fetchone()
+            with read_only(conn):
+                execute_one(cursor, "EXPLAIN (FORMAT JSON) " + query.sql, params, prepare=False)
+                row = cursor.fetchone()
     except pg_errors.UndefinedTable:
         return IndexUsability(index, False, ())
     if row is None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.catalog import ParamSpec, Query
 from harness.errors import InputError
-from harness.safety import execute_one
+from harness.safety import execute_one, read_only
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,8 +73,7 @@ class ParamSampler:
         import psycopg
 
         try:
-            with self.conn.transaction(force_rollback=True):  # a savepoint inside an open transaction: fine too
-                self.conn.execute("SET TRANSACTION READ ONLY")
+            with read_only(self.conn):  # a read-only savepoint inside an open transaction
                 cursor = self.conn.cursor()
                 execute_one(cursor, spec.sql, params)  # one statement: the server refuses a second
                 rows = cursor.fetchall()

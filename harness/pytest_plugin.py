@@ -227,6 +227,7 @@ def _pedantic_timer(benchmark: Any) -> Timer:
     """A ``harness.measure.Timer`` whose clock is ``benchmark.pedantic``: its warm-up rounds are the warm-up
     executions, its rounds the timed ones (one execution each, a fresh draw per round from ``setup``)."""
     from harness.measure import execute_and_fetch
+    from harness.safety import begin_read_only, roll_back
 
     def timer(
         conn: psycopg.Connection, query: Query, param_sets: Sequence[Mapping[str, Any]], warmup: int,
@@ -237,13 +238,19 @@ def _pedantic_timer(benchmark: Any) -> Timer:
 
         def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
             index, params = next(draws)
-            if index == warmup and probe is not None:  # untimed: pedantic's setup runs outside its clock
+            roll_back(conn)  # the previous round's read-only transaction; untimed: setup runs outside the clock
+            if index == warmup and probe is not None:
                 probe.start(conn, query.sql, params)
+            begin_read_only(conn)  # each round runs in its own read-only transaction (harness.safety)
             return (cursor, query.sql, params), {}
 
-        result.rows_returned = benchmark.pedantic(
-            execute_and_fetch, setup=setup, rounds=len(param_sets) - warmup, warmup_rounds=warmup, iterations=1
-        )
+        try:
+            result.rows_returned = benchmark.pedantic(
+                execute_and_fetch, setup=setup, rounds=len(param_sets) - warmup, warmup_rounds=warmup, iterations=1
+            )
+        finally:
+            with contextlib.suppress(Exception):  # a lost connection: the measurement reports it
+                roll_back(conn)
         if benchmark.disabled:
             raise _BenchmarkDisabled
         result.samples_ms = [seconds * 1000.0 for seconds in benchmark.stats.stats.data]

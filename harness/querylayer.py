@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from harness import paths
 from harness.catalog import Catalog, Query, load_catalog
 from harness.errors import InputError
-from harness.safety import execute_one
+from harness.safety import execute_one, read_only
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,8 +73,9 @@ class QueryLayer:
         return self.sampler().draw(self.query(name), rng_or_seed)
 
     def execute(self, conn: psycopg.Connection, name: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Run query ``name`` with bound ``params`` and fetch every row."""
-        with conn.cursor() as cursor:
+        """Run query ``name`` with bound ``params`` and fetch every row, in a read-only transaction that is
+        rolled back (``safety.read_only``)."""
+        with conn.cursor() as cursor, read_only(conn):
             execute_one(cursor, self.query(name).sql, params)
             return cursor.fetchall()
 
@@ -96,7 +97,8 @@ class QueryLayer:
 
 
 def data_anchor(conn: psycopg.Connection) -> dt.datetime:
-    """The seeded data's anchor (exclusive upper bound of its timestamps); now (UTC) for unseeded data."""
+    """The seeded data's anchor (exclusive upper bound of its timestamps); for unseeded data the project
+    config's anchor, else now (UTC)."""
     from harness.seed import anchor_of, read_manifest  # imports psycopg: only once gevent may have patched
 
-    return anchor_of(read_manifest(conn))
+    return anchor_of(read_manifest(conn), conn)

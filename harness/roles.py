@@ -31,6 +31,7 @@ class Access:
     admin_dsn: str
     reader_dsn: str
     reader_role: str | None = None  # SET LOCAL ROLE inside the owner's rolled-back transactions; None: same
+    private_cluster: bool = False  # the harness's own cluster: nothing else writes there (harness.witness)
 
     @staticmethod
     def owner_only(dsn: str) -> Access:
@@ -45,7 +46,7 @@ def access_for(target: Target, read_role: str | None = None) -> Access:
     if target.server is not None:
         if read_role:
             raise InputError("--read-role is for --dsn: the embedded cluster always measures as harness_reader")
-        return Access(target.dsn, conninfo.make_conninfo(target.dsn, user=READER), READER)
+        return Access(target.dsn, conninfo.make_conninfo(target.dsn, user=READER), READER, private_cluster=True)
     if not read_role:
         return Access.owner_only(target.dsn)
     options = conninfo.conninfo_to_dict(target.dsn).get("options") or ""

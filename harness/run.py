@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.anchor import unseeded_anchor_source
 from harness.cache import warm_cache
 from harness.capabilities import capabilities
 from harness.catalog import Catalog, Query
+from harness.config import project_config
 from harness.environment import Environment
 from harness.errors import InputError, UnsafeOperation
 from harness.maintenance import Maintenance
@@ -66,7 +68,8 @@ def run(
 
     ``write`` defaults to writing the reports into ``options.reports_dir``/<run-id>/ when that is set. The
     user's SQL runs through ``access.reader_dsn`` (default: ``dsn`` itself), holding the shared data lock so
-    no seed changes the data meanwhile; DataChanged (exit 3, run marked invalid) if it changed anyway.
+    no seed changes the data meanwhile; DataChanged (exit 3, run marked invalid) if it changed anyway on the
+    harness's own cluster (``access.private_cluster``), a warning in the report over ``--dsn``.
     """
     progress = progress or Progress()
     workload = Workload.of(options, dsn, database_label)
@@ -82,9 +85,12 @@ def run(
             progress.warning(line)
         with contextlib.ExitStack() as held:
             manifest = workload.prepare_and_hold(held, "run", progress.seeding)
+            result.options["anchor"] = (
+                f"seeded data (tier {manifest.tier}, {manifest.anchor_date})" if manifest else unseeded_anchor_source()
+            )
             result.environment = workload.environment(manifest)
             tables = workload.measured_tables(manifest, result.environment)
-            witness = workload.data_witness(tables)  # at once: a write from here on makes the run invalid
+            witness = workload.take_witness(tables)  # at once: a write from here on makes the run invalid
             warning = measuring_warning(access)
             if warning:
                 result.warnings.append(warning)
@@ -110,7 +116,11 @@ def run(
                 result.queries.append(query_result)
                 progress.query_finished(query_result)
                 write(result)
-            workload.refuse_changed_data(tables, witness)
+            changed = workload.refuse_changed_data(tables, witness, strict=access.private_cluster)
+            if changed:
+                advisory = f"the data witness saw writes while measuring (advisory over --dsn): {'; '.join(changed)}"
+                result.warnings.append(advisory)
+                progress.warning(advisory)
         result.complete = True
     except BaseException as exc:
         result.incomplete_reason = incomplete_reason(exc)
@@ -184,4 +194,5 @@ def _options_dict(options: RunOptions) -> dict[str, object]:
         "prepare": m.prepare or "per query (default auto)",
         "timeout_factor": m.timeout_factor,
         "allow_few_samples": options.allow_few_samples,
+        "project_config": str(project.path) if (project := project_config()).path else None,
     }

@@ -1,14 +1,18 @@
 """The read-only guard: how catalog SQL is sent so the server runs one statement, and what is refused up front.
 
-Catalog queries run read-only because of three layers, each of which blocks a write on its own
-(README, "Guarantees"):
+Catalog queries run read-only because of layers, each of which blocks a write on its own (README,
+"Guarantees"):
 
 1. **one statement per execution** (``execute_one``): every measured, explained, drawn or loaded statement
    goes over the extended query protocol, whose Parse message the server rejects when it holds several
    commands ("cannot insert multiple commands into a prepared statement");
 2. **nothing runs that the parser did not understand** (``check.refuse_unrunnable``): SQL sqlglot cannot parse is
    refused unless the file says why it is safe with ``[lint.allow] unparsed = "reason"``;
-3. **a measuring role that can only read** (``harness.roles``).
+3. **a measuring role that can only read** (``harness.roles``);
+4. **every execution in a transaction that is READ ONLY from its start and rolled back** (``read_only``):
+   PostgreSQL refuses ``transaction_read_only = off`` once the transaction has taken a snapshot (and in any
+   subtransaction), so the query cannot switch it; the ROLLBACK undoes whatever it did that is
+   transactional, a session-level ``set_config`` included. ``execute_one`` refuses to run outside one.
 
 The function denylist (``is_writing_function``) is a check-time lint on top of them: it names file:line
 before anything runs, but nothing rests on it being complete.
@@ -16,15 +20,16 @@ before anything runs, but nothing rests on it being complete.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psycopg
 
 
-# The [lint.allow] key that lets the server judge SQL sqlglot cannot parse (layers 1 and 3 still apply).
+# The [lint.allow] key that lets the server judge SQL sqlglot cannot parse (layers 1, 3 and 4 still apply).
 UNPARSED = "unparsed"
 
 WRITING_FUNCTIONS = frozenset(
@@ -68,6 +73,45 @@ def is_writing_function(name: str) -> bool:
     return name in WRITING_FUNCTIONS or any(family.search(name) for family in WRITING_FAMILIES)
 
 
+@contextlib.contextmanager
+def read_only(conn: psycopg.Connection) -> Iterator[None]:
+    """Run the block in a transaction that is READ ONLY from its first statement and is always rolled back.
+
+    On an idle autocommit connection (the measuring ones) that is ``BEGIN READ ONLY`` … ``ROLLBACK``: one round
+    trip each, which the timers keep outside the clock. Inside a transaction the caller already opened (the
+    usability check's, after its DDL) it is a savepoint switched to read-only and rolled back to: a
+    subtransaction cannot switch back to read-write either.
+    """
+    from psycopg import pq
+
+    if not (conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE):
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION READ ONLY", prepare=False)
+            yield
+        return
+    begin_read_only(conn)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # the connection may be gone; the server rolls back then
+            roll_back(conn)
+        raise
+    roll_back(conn)
+
+
+def begin_read_only(conn: psycopg.Connection) -> None:
+    """``BEGIN READ ONLY`` on an idle autocommit connection (for a timer whose setup and clock are apart)."""
+    conn.execute("BEGIN READ ONLY", prepare=False)
+
+
+def roll_back(conn: psycopg.Connection) -> None:
+    """End the connection's open transaction, if any, with ROLLBACK: nothing a query did is committed."""
+    from psycopg import pq
+
+    if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        conn.execute("ROLLBACK", prepare=False)
+
+
 def execute_one(
     cursor: psycopg.Cursor[Any], sql: str, params: Mapping[str, Any] | None = None, prepare: bool | None = None
 ) -> None:
@@ -79,7 +123,14 @@ def execute_one(
     prepares (``prepare = "custom"``) or when ``prepare`` is False, sent unnamed with binary results (planned
     at every execution, as before). Without parameters psycopg leaves the text alone, so a literal ``%``
     keeps working; with them, ``%%`` is a percent sign as usual.
+
+    It refuses to run outside a transaction block (``read_only``): a call site that forgot the transaction fails
+    loudly instead of running the query in autocommit.
     """
+    from psycopg import ProgrammingError, pq
+
+    if cursor.connection.info.transaction_status != pq.TransactionStatus.INTRANS:
+        raise ProgrammingError("catalog SQL runs only inside harness.safety.read_only()")
     if params:
         cursor.execute(sql, params, prepare=prepare)
     elif prepare is False or cursor.connection.prepare_threshold is None:
@@ -92,8 +143,9 @@ def explain_one(conn: psycopg.Connection, options: str, sql: str, params: Mappin
     """The JSON plan of ``EXPLAIN (options, FORMAT JSON) sql``, sent as one statement like any catalog SQL
     (EXPLAIN ANALYZE runs the query; even a plain EXPLAIN evaluates immutable functions while planning)."""
     cursor = conn.cursor()
-    execute_one(cursor, f"EXPLAIN ({options}, FORMAT JSON) " + sql, params, prepare=False)
-    row = cursor.fetchone()
+    with read_only(conn):
+        execute_one(cursor, f"EXPLAIN ({options}, FORMAT JSON) " + sql, params, prepare=False)
+        row = cursor.fetchone()
     if row is None:
         import psycopg  # here, not at the top: in a Locust process psycopg must follow gevent's patch
 

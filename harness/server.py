@@ -60,6 +60,9 @@ SERVER_SETTINGS: dict[str, str] = {
     "timezone": "UTC",
     "log_min_messages": "warning",
     "max_connections": "200",
+    # No autovacuum: nothing but a seed writes here, and seeding vacuums and analyzes; an autoanalyze would
+    # commit a transaction while a run measures, which the data witness counts as a write (harness.witness).
+    "autovacuum": "off",
 }
 
 # Only when the binaries ship pg_stat_statements (a build without contrib would not start with it preloaded).
@@ -495,6 +498,7 @@ class EmbeddedServer:
                 if not exists:
                     conn.execute(f"CREATE DATABASE {DATABASE}")
                 with psycopg.connect(self.dsn(port), autocommit=True) as db:
+                    # Created here, never while a run measures: nothing may commit then (harness.witness).
                     create_extensions(db)
                     create_reader(db, DATABASE)  # the role that measures: reads, nothing else
         except psycopg.Error as exc:
@@ -640,28 +644,34 @@ def wait_seconds() -> float:
     return value
 
 
-_READER_READY = """
-SELECT r.rolcanlogin AND NOT (r.rolsuper OR r.rolcreatedb OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls)
-   AND pg_has_role(r.oid, 'pg_read_all_data', 'MEMBER')
-   AND NOT has_database_privilege('public', %s, 'CREATE') AND NOT has_database_privilege('public', %s, 'TEMPORARY')
-FROM pg_roles r WHERE r.rolname = %s
-"""
-
-
 def create_reader(conn: psycopg.Connection, database: str) -> None:
-    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser, and
-    read-only when the role is already as it should be."""
+    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser.
+
+    Every command that starts the server runs this, also while another one measures: so it writes only what
+    is missing, and a cluster already set up commits nothing (the data witness counts every commit).
+    """
     from psycopg import sql
 
-    ready = conn.execute(_READER_READY, [database, database, READER]).fetchone()
-    if ready and ready[0]:
-        return
-    if ready is None:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(READER)))
-    conn.execute(
-        sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(
-            sql.Identifier(READER)
-        )
-    )
-    conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(READER)))
-    conn.execute(sql.SQL("REVOKE TEMPORARY, CREATE ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+    reader = sql.Identifier(READER)
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER]).fetchone()
+    if not exists:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(reader))
+    row = conn.execute(_READER_STATE, {"role": READER, "database": database}).fetchone()
+    powers, member, public_can_create = row if row else (True, False, True)
+    if powers:
+        attributes = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+        conn.execute(sql.SQL("ALTER ROLE {} " + attributes).format(reader))
+    if not member:
+        conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(reader))
+    if public_can_create:
+        conn.execute(sql.SQL("REVOKE TEMPORARY, CREATE ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+
+
+# (the reader holds a power it must not, it is a member of pg_read_all_data, PUBLIC may create in the database)
+_READER_STATE = """
+SELECT (SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls
+        FROM pg_roles WHERE rolname = %(role)s),
+       pg_has_role(%(role)s, 'pg_read_all_data', 'MEMBER'),
+       EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+               WHERE d.datname = %(database)s AND a.grantee = 0 AND a.privilege_type IN ('TEMPORARY', 'CREATE'))
+"""

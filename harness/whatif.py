@@ -19,7 +19,7 @@ from harness.db import connect
 from harness.errors import InputError
 from harness.params import ParamSampler
 from harness.plans import PlanFacts, plan_diff, plan_facts
-from harness.safety import execute_one
+from harness.safety import execute_one, read_only
 from harness.seed import anchor_of, read_manifest
 from harness.workload import query_seed
 
@@ -127,14 +127,15 @@ def _create_hypothetical(conn: psycopg.Connection, sql: str) -> None:
 
 
 def _representative_params(conn: psycopg.Connection, queries: Sequence[Query], seed: int) -> dict[str, dict[str, Any]]:
-    sampler = ParamSampler(conn, anchor_of(read_manifest(conn)), seed)
+    sampler = ParamSampler(conn, anchor_of(read_manifest(conn), conn), seed)
     return {q.name: sampler.draw_sets(q, 1, query_seed(seed, q))[0] for q in queries}
 
 
 def _plan(conn: psycopg.Connection, query: Query, params: Mapping[str, Any]) -> PlanFacts:
     cursor = conn.cursor()
-    execute_one(cursor, "EXPLAIN (FORMAT JSON) " + query.sql, dict(params), prepare=False)
-    row = cursor.fetchone()
+    with read_only(conn):
+        execute_one(cursor, "EXPLAIN (FORMAT JSON) " + query.sql, dict(params), prepare=False)
+        row = cursor.fetchone()
     if row is None:
         raise psycopg.ProgrammingError("EXPLAIN returned no plan")
     return plan_facts(row[0])

@@ -30,16 +30,10 @@ from harness.params import ParamSampler
 from harness.seed import Manifest, anchor_of, read_manifest, switch_strategy
 from harness.seed import seed as seed_data
 from harness.seed.generate import GENERATOR_VERSION
-from harness.seed.manifest import MANIFEST_TABLE
 from harness.strategies import load_strategy
+from harness.witness import Witness, changes_since, take_witness
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_WITNESS = """
-SELECT coalesce((SELECT md5(m::text) FROM {manifest} m), 'no manifest') || ':' || coalesce(string_agg(
-  concat_ws('/', c.relname, c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del), ',' ORDER BY c.relname), '')
-FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%s) AND c.relnamespace = current_schema()::regnamespace
-"""
 
 
 class WorkloadOptions(Protocol):
@@ -189,22 +183,24 @@ class Workload:
         """The tables whose data a measurement depends on (the seeded ones, else all of the schema's)."""
         return list(manifest.tables) if manifest else sorted(environment.row_counts)
 
-    def data_witness(self, tables: list[str]) -> str:
-        """A string that changes when the seeded data does: the manifest row, each table's storage file and its
-        insert/update/delete counters (cumulative statistics: a write shows within about a second)."""
+    def take_witness(self, tables: list[str]) -> Witness:
+        """The data witness (``harness.witness``), to take as soon as the data lock is held."""
         with connect(self.dsn) as conn:
-            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [MANIFEST_TABLE]).fetchone()
-            manifest = MANIFEST_TABLE if exists and exists[0] else "(SELECT NULL) "
-            row = conn.execute(_WITNESS.format(manifest=manifest), [tables]).fetchone()
-        return row[0] if row else ""
+            return take_witness(conn, tables)
 
-    def refuse_changed_data(self, tables: list[str], before: str) -> None:
-        """DataChanged (exit 3) when the data witness differs from ``before``: something wrote under the run."""
-        if self.data_witness(tables) != before:
+    def refuse_changed_data(self, tables: list[str], before: Witness, strict: bool = True) -> list[str]:
+        """What changed since ``before``; DataChanged (exit 3: the run is invalid) when ``strict`` and anything did.
+
+        Strict on the harness's own cluster, where nothing else writes; advisory over ``--dsn``, where the
+        database's own clients may write at any time (the caller reports what changed)."""
+        with connect(self.dsn) as conn:
+            changed = changes_since(conn, before, tables)
+        if changed and strict:
             raise DataChanged(
-                "the data changed while measuring (a write, seed or truncate by something else): this run's "
-                "numbers do not belong to its fingerprint; find what wrote (pg_stat_user_tables) and run again"
+                f"the data changed while measuring ({'; '.join(changed)}): this run's numbers do not belong to its "
+                "fingerprint; find what wrote (pg_stat_activity, pg_stat_user_tables) and run again"
             )
+        return changed
 
     def draws(
         self, manifest: Manifest | None, count: int, reader_dsn: str = "", queries: Sequence[Query] | None = None
@@ -213,7 +209,7 @@ class Workload:
         (``query_seed``), anchored on the data's anchor: the same sets on every run, whatever else is selected.
         ``sql`` draws are the user's SQL too, so they run as the measuring role (``reader_dsn``) when given."""
         with connect(reader_dsn or self.dsn) as conn:
-            sampler = ParamSampler(conn, anchor_of(manifest), self.seed)
+            sampler = ParamSampler(conn, anchor_of(manifest, conn), self.seed)
             chosen = self.catalog.queries if queries is None else queries
             return {q.name: sampler.draw_sets(q, count, query_seed(self.seed, q)) for q in chosen}
 

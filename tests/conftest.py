@@ -38,10 +38,7 @@ def matrix_server(request: pytest.FixtureRequest) -> Iterator[EmbeddedServer]:
                     "install -y --no-install-recommends postgresql-15) or set HARNESS_TEST_PG_BINS")  # fmt: skip
     server = EmbeddedServer(TEST_HOME.parent / f"test-pg{binaries.major}", pg_bin=binaries.bindir)
     already_running = server.status().running
-    dsn = server.ensure_running(persistent=True)
-    with psycopg.connect(dsn, autocommit=True) as conn:  # no autovacuum transaction in a test's window
-        conn.execute("ALTER SYSTEM SET autovacuum = off")
-        conn.execute("SELECT pg_reload_conf()")
+    server.ensure_running(persistent=True)  # autovacuum off, as every private cluster: no commit in a test's window
     yield server
     if not already_running:
         server.stop()

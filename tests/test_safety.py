@@ -378,23 +378,33 @@ def measuring_lock_held(cluster: Cluster) -> bool:
 def test_a_seed_during_a_run_waits_for_it_or_is_refused_and_the_fingerprint_is_true(
     cluster: Cluster, tmp_path: Path
 ) -> None:
+    """The run is held mid-measurement (a table lock the test takes once the run holds the data lock) until the
+    waiting seed has said it waits: no start-up time, machine load or luck decides who goes first."""
     test_checksum = state(cluster.dsn)["checksum"]
     queries = catalog(tmp_path / "q", SLEEPY)
-    args = ("run", "--tier", "test", "--iterations", "60", "--queries", str(queries), "--run-id", "long")
+    args = ("run", "--tier", "test", "--iterations", "20", "--queries", str(queries), "--run-id", "long")
+    args += ("--budget", "60000")  # a statement_timeout of 240 s: the held query waits, it does not time out
     runner = launch(cluster, tmp_path / "run", *args, "--reports-dir", str(tmp_path / "r"))
+    waiting: subprocess.Popen[str] | None = None
+    seed_stderr = tmp_path / "seed" / "stderr"
     try:
-        wait_for(lambda: measuring_lock_held(cluster), timeout=60, interval=0.05)
-        refused = harness(cluster, "seed", "--tier", "dev", extra={"HARNESS_LOCK_WAIT": "0.5"})
-        assert refused.returncode == 2, refused.stdout + refused.stderr
-        assert "cannot seed tier dev: harness run" in refused.stderr, refused.stderr
-        waiting = launch(cluster, tmp_path / "seed", "seed", "--tier", "dev")
+        wait_for(lambda: runner.poll() is not None or measuring_lock_held(cluster), timeout=60, interval=0.05)
+        assert runner.poll() is None, (tmp_path / "run" / "stderr").read_text()
+        with psycopg.connect(cluster.dsn) as blocker:  # its transaction holds the run at its next read of users
+            blocker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            refused = harness(cluster, "seed", "--tier", "dev", extra={"HARNESS_LOCK_WAIT": "0.5"})
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert "cannot seed tier dev: harness run" in refused.stderr, refused.stderr
+            waiting = launch(cluster, tmp_path / "seed", "seed", "--tier", "dev")
+            wait_for(lambda: "waiting to seed tier dev: harness run" in seed_stderr.read_text(), timeout=120)
+            assert runner.poll() is None and waiting.poll() is None
+            blocker.rollback()
         assert runner.wait(timeout=120) == 0, (tmp_path / "run" / "stderr").read_text()
-        assert waiting.wait(timeout=120) == 0, (tmp_path / "seed" / "stderr").read_text()
+        assert waiting.wait(timeout=120) == 0, seed_stderr.read_text()
     finally:
-        for proc in (runner,):
-            if proc.poll() is None:
+        for proc in (runner, waiting):
+            if proc is not None and proc.poll() is None:
                 proc.kill()
-    assert "waiting to seed tier dev: harness run" in (tmp_path / "seed" / "stderr").read_text()
     environment = json.loads((tmp_path / "r" / "long" / "run.json").read_text())["environment"]
     assert environment["tier"] == "test" and environment["data_checksum"] == test_checksum
     assert read_tier(cluster) == "dev"  # the seed went ahead after the run

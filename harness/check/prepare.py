@@ -8,7 +8,7 @@ from harness.catalog import Query
 from harness.check.findings import Finding, finding
 from harness.check.parse import rewrite
 from harness.db import connect
-from harness.safety import execute_one
+from harness.safety import execute_one, read_only
 
 PREPARE_TIMEOUT_MS = 5_000
 
@@ -26,8 +26,7 @@ def prepare_queries(dsn: str, queries: list[Query]) -> list[Finding]:
             types = ", ".join(_param_type(query, name) for name in names)
             prefix = f"PREPARE harness_check_{number}{f'({types})' if types else ''} AS "
             try:
-                with conn.transaction(force_rollback=True):
-                    conn.execute("SET TRANSACTION READ ONLY")
+                with read_only(conn):
                     conn.execute(f"SET LOCAL statement_timeout = {PREPARE_TIMEOUT_MS}")
                     execute_one(conn.cursor(), prefix + text, None, prepare=False)  # one statement, never two
                     conn.execute(f"DEALLOCATE harness_check_{number}")

@@ -1,12 +1,14 @@
 """`harness compare --base-ref REF` / `--base-queries DIR`: two versions of the catalog, interleaved in one job.
 
 The pull-request gate. Both sides run on the same server, the same seeded data and the same parameter draws,
-in rounds whose order is randomised (seeded): within a round each query's base and candidate slices run
-back to back, so whatever the machine does meanwhile (a neighbour's build, CPU frequency, a checkpoint)
-lands on both. Samples stay in draw order, so a query whose two sides declare the same parameters pairs
-sample i with sample i. When the sides' index definitions differ, each side's indexes are built before its
-slices of the round (the sides then alternate per round, not per query). The verdict is the two-run mode's
-(``compare_runs``) on the two sides, which are also written as run.json files for re-comparison.
+in rounds: within a round each query's base and candidate slices run back to back, each side first in
+exactly half the rounds (which ones is seeded), so whatever the machine does meanwhile (a neighbour's build,
+CPU frequency, a checkpoint) lands on both, and neither side always gets the warmer moment. The rounds are
+the gate's independent units (``gate.shared_rounds``). Samples stay in draw order, so a query whose two
+sides declare the same parameters pairs sample i with sample i. When the sides' index definitions differ,
+each side's indexes are built before its slices of the round (the sides then alternate per round, not per
+query). The verdict is the two-run mode's (``compare_runs``) on the two sides, which are also written as
+run.json files for re-comparison.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from harness.compare.interleave import (
     Block,
     CompareProgress,
     ParamSets,
+    balanced,
     checkpoint,
     measure_rounds,
-    shuffled,
 )
 from harness.compare.runs import Design, RunComparison, compare_runs
 from harness.config import load_tier
@@ -45,9 +47,16 @@ from harness.gate import (
     DEFAULT_FLOOR_MS,
     DEFAULT_MAX_REGRESSION,
     DEFAULT_MAX_WORK_REGRESSION,
+    LOOKS_RULE,
     MANN_WHITNEY,
+    MIN_ROUNDS,
+    ROUNDS_T,
     WILCOXON,
     GateOptions,
+    Side,
+    decide,
+    sequential_looks,
+    settled,
 )
 from harness.locks import exclusively
 from harness.measure import Measurement, draws_digest
@@ -110,6 +119,8 @@ def compare_catalogs(
     progress: CompareProgress | None = None,
     database_label: str = "",
     access: Access | None = None,
+    sequential: bool = True,
+    max_time_s: float | None = None,
 ) -> RunComparison:
     """Measure the base catalog (a git ref's, or ``base_queries_dir``) against the candidate (``queries_dir``,
     default the working tree's) in interleaved rounds on one server; gate as `compare BASE CAND` does.
@@ -118,13 +129,20 @@ def compare_catalogs(
     repository) from that commit; ``base_strategies_dir`` overrides the base's strategy files (default: the
     ref's, or the candidate's with ``base_queries_dir``). ``runs_dir`` receives base/run.json and
     cand/run.json (a temporary folder when None). A query on one side only is listed, not measured.
+
+    ``sequential``: a query stops being measured once more rounds cannot change its verdict (a work
+    regression after the first round; a timing verdict at the interim look, ``gate.sequential_looks``), with
+    p-values that account for the looks. ``max_time_s`` ends measuring with the verdicts so far, marked so.
     """
     progress = progress or CompareProgress()
     if (base_ref is None) == (base_queries_dir is None):
         raise InputError("give exactly one base: --base-ref REF or --base-queries DIR")
     if rounds < 1 or iterations < rounds:
         raise InputError(f"need 1 <= --rounds <= --iterations (got rounds={rounds}, iterations={iterations})")
-    gate = GateOptions(max_regression, max_work_regression, alpha, floor_ms, interleaved=True)
+    gate = GateOptions(max_regression, max_work_regression, alpha, floor_ms, interleaved=True,
+                       looks=sequential_looks(rounds) if sequential else ())  # fmt: skip
+    if max_time_s is not None and max_time_s <= 0:
+        raise InputError(f"--max-time {max_time_s:g}: give a positive number of seconds")
     cand_queries = queries_dir or paths.queries_dir()
     cand_strategies = strategies_dir or default_strategies_dir()
     if seed_if_needed:
@@ -164,7 +182,7 @@ def compare_catalogs(
             if warning:
                 progress.message(f"warning: {warning}")
             comparison = _measure(workload, access, base, cand, manifest, iterations, warmup, rounds, progress,
-                                  runs_dir, gate)  # fmt: skip
+                                  runs_dir, gate, max_time_s)  # fmt: skip
     return replace(comparison, design=replace(comparison.design, wall_s=round(time.perf_counter() - started, 1)))
 
 
@@ -255,6 +273,7 @@ def _measure(
     progress: CompareProgress,
     runs_dir: Path | None,
     gate: GateOptions,
+    max_time_s: float | None = None,
 ) -> RunComparison:
     dsn = workload.dsn
     names = [q.name for q in cand.catalog.queries if q.name in base.catalog.names]
@@ -281,13 +300,14 @@ def _measure(
             return [
                 (arms[side], queries[side][n])
                 for n in names
-                for side in shuffled(SIDES, workload.seed, r, zlib.crc32(n.encode()))
+                for side in balanced(SIDES, r, rounds, workload.seed, zlib.crc32(n.encode()))
             ]
-        return [(arms[side], queries[side][n]) for side in shuffled(SIDES, workload.seed, r) for n in names]
+        return [(arms[side], queries[side][n]) for side in balanced(SIDES, r, rounds, workload.seed) for n in names]
 
     if manifest is None:  # indexes are left as they are: warm the cache once
         builder.cache = warm_cache(dsn)
     acc = {(n, side): Accumulated() for n in names for side in SIDES}
+    stopping = _EarlyStop(names, acc, draws, queries, warmup, gate, max_time_s)
     try:
         measure_rounds(
             access,
@@ -299,6 +319,8 @@ def _measure(
             row_counts=environment.row_counts,
             enter=builder.enter,
             measured=progress.measured,
+            round_done=stopping.after_round,
+            active=stopping.active,
         )
     except BaseException:
         with contextlib.suppress(DatabaseError):  # the server is gone: report why it failed, not the restore
@@ -316,8 +338,7 @@ def _measure(
             )
             result.cache = builder.cache.as_dict() if builder.cache else None
             saved[side.name] = load_run(write_reports(result, folder / side.name, html=False) / "run.json")
-        comparison = compare_runs(saved["base"], saved["cand"], gate.max_regression, False,
-                                  gate.max_work_regression, gate.alpha, gate.floor_ms, interleaved=True)  # fmt: skip
+        comparison = compare_runs(saved["base"], saved["cand"], gate=gate)
     design = Design(
         base=base.label,
         candidate=cand.label,
@@ -325,9 +346,10 @@ def _measure(
         iterations=iterations,
         warmup=warmup,
         order=(
-            f"per round and query, base and candidate back to back in a random order (seed {workload.seed})"
+            f"per round and query, base and candidate back to back, each first in half the rounds (seed "
+            f"{workload.seed})"
             if same_indexes
-            else f"per round, each side's indexes built then all its queries, sides in a random order "
+            else f"per round, each side's indexes built then all its queries, each side first in half the rounds "
             f"(seed {workload.seed})"
         ),
         indexes=(
@@ -340,9 +362,13 @@ def _measure(
         ),
         paired=paired,
         unpaired=tuple(n for n in names if n not in paired),
-        test=f"work first (> {gate.max_work_regression:.0%} more buffers per call fails); timing: {WILCOXON}, "
-        f"or {MANN_WHITNEY} for unpaired queries, Holm-corrected over {len(names)} queries",
+        test=f"work first (> {gate.max_work_regression:.0%} more buffers per call fails); timing: {ROUNDS_T} (the "
+        f"rounds are the independent units; {WILCOXON} below {MIN_ROUNDS} rounds), or {MANN_WHITNEY} for unpaired "
+        f"queries, Holm-corrected over {len(names)} queries"
+        + (f"; sequential: {LOOKS_RULE} after rounds {', '.join(map(str, gate.looks))}" if gate.looks else ""),
         family_alpha=gate.alpha,
+        looks=gate.looks,
+        stopped=tuple(stopping.stopped.items()),
     )
     return replace(
         comparison,
@@ -354,6 +380,48 @@ def _measure(
         base_path=str(folder / "base" / "run.json") if runs_dir else base.label,
         cand_path=str(folder / "cand" / "run.json") if runs_dir else cand.label,
     )
+
+
+class _EarlyStop:
+    """Which queries are still measured: a sequential comparison stops the settled ones (``gate.settled``),
+    after the first round for work and at each interim look for timing, and a time cap stops them all."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        acc: Mapping[tuple[str, str], Accumulated],
+        draws: Mapping[str, Mapping[str, ParamSets]],
+        queries: Mapping[str, Mapping[str, Query]],
+        warmup: int,
+        gate: GateOptions,
+        max_time_s: float | None,
+    ) -> None:
+        self.names, self.acc, self.draws, self.queries, self.warmup = names, acc, draws, queries, warmup
+        self.gate, self.deadline = gate, (time.monotonic() + max_time_s) if max_time_s else None
+        self.rounds_done = 0
+        self.stopped: dict[str, str] = {}
+
+    def active(self, name: str) -> bool:
+        return name not in self.stopped
+
+    def after_round(self) -> None:
+        self.rounds_done += 1
+        running = [n for n in self.names if n not in self.stopped]
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.stopped.update(dict.fromkeys(running, f"cut short by --max-time after {self.rounds_done} rounds"))
+            return
+        if not self.gate.looks or not (self.rounds_done == 1 or self.rounds_done in self.gate.looks[:-1]):
+            return
+        sides = {n: (self._side("base", n), self._side("cand", n)) for n in running}
+        for decision in decide(sides, self.gate):
+            if settled(decision, self.gate, len(self.names)):
+                self.stopped[decision.name] = f"settled after {self.rounds_done} rounds"
+
+    def _side(self, side: str, name: str) -> Side:
+        a = self.acc[name, side]
+        timed = self.draws[side][name][self.warmup :]
+        return Side(tuple(a.samples), a.work, a.plan, tuple(a.draw_plans), draws_digest(timed[: len(a.samples)]),
+                    self.queries[side][name].budget_ms, a.error, tuple(a.slices))  # fmt: skip
 
 
 class _IndexBuilder:
@@ -442,6 +510,7 @@ def _measurement(query: Query, acc: Accumulated, timed_sets: ParamSets) -> Measu
         timed_out=acc.timed_out,
         work=acc.work,
         draw_plans=list(acc.draw_plans),
+        slices=list(acc.slices),
         plan_shapes=dict(acc.plan_shapes),
         draws_digest=draws_digest(timed_sets[: len(acc.samples)]),
     )

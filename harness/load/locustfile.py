@@ -46,7 +46,9 @@ import psycopg  # noqa: E402 - imported after gevent's patch; static_problem() v
 from harness.db import redact, resolve  # noqa: E402
 from harness.errors import EXIT_ENVIRONMENT, EnvironmentFailure, HarnessError  # noqa: E402
 from harness.load.samples import SampleLog  # noqa: E402
+from harness.measure import execute_and_fetch  # noqa: E402
 from harness.querylayer import QueryLayer  # noqa: E402
+from harness.safety import read_only  # noqa: E402
 
 logger = logging.getLogger("harness.load")
 IS_MASTER = "--master" in sys.argv  # a master runs no users: it needs neither the database nor the guard
@@ -123,15 +125,17 @@ class QueryUser(User):
         try:
             conn = self._connection()
             params = LAYER.draw_params(name, int(self.rng.integers(PARAM_POOL)) if PARAM_POOL else self.rng)
-            began = time.perf_counter_ns()
-            rows = LAYER.execute(conn, name, params)
+            with read_only(conn):  # BEGIN READ ONLY … ROLLBACK, outside the clock
+                began = time.perf_counter_ns()
+                rows = execute_and_fetch(conn.cursor(), LAYER.query(name).sql, params)
+                elapsed_ms = (time.perf_counter_ns() - began) / 1e6
         except (psycopg.Error, HarnessError) as exc:
             elapsed_ms = (time.perf_counter_ns() - began) / 1e6
             self._report(name, started, elapsed_ms, 0, exc)
             if isinstance(exc, EnvironmentFailure) or (self.conn is not None and self.conn.broken):
                 self._drop_connection()
             return
-        self._report(name, started, (time.perf_counter_ns() - began) / 1e6, len(rows), None)
+        self._report(name, started, elapsed_ms, rows, None)
 
     def _connection(self) -> psycopg.Connection:
         if self.conn is None:

@@ -348,13 +348,16 @@ def design_lines(c: RunComparison) -> list[str]:
         paired += f" (unpaired, different parameters: {', '.join(d.unpaired)})"
     alpha = f"family-wise α = {d.family_alpha:g} over the catalog" if d.family_alpha is not None else (
         "no family-wise control")  # fmt: skip
-    return [
+    lines = [
         f"design: base {d.base} vs candidate {d.candidate}, interleaved on one server with the same data and draws",
-        f"design: {d.rounds} rounds, n = {d.iterations} timed runs per query and side, {d.warmup} warm-up runs "
-        f"per round; order {d.order}",
+        f"design: up to {d.rounds} rounds, n = {d.iterations} timed runs per query and side, {d.warmup} warm-up "
+        f"runs per round; order {d.order}",
         f"design: indexes: {d.indexes}",
         f"design: {paired}; test: {d.test}; {alpha}; wall time {d.wall_s:.1f} s",
     ]
+    if d.stopped:
+        lines.append("design: measured fewer rounds: " + "; ".join(f"{name} ({why})" for name, why in d.stopped))
+    return lines
 
 
 def render_what_if_text(results: Sequence[WhatIf]) -> str:
