@@ -36,6 +36,7 @@ from harness.errors import InputError
 from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION, DEFAULT_MAX_WORK_REGRESSION
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
+from harness.maintenance import Maintenance
 from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
 from harness.report.compare import write_compare_reports
 from harness.results import RunResult, load_run
@@ -118,12 +119,15 @@ def run(
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    create_extensions: bool = False,
+    analyze: bool = False,
     read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Measure and judge every selected query (``harness run``); reports go to ``reports_dir``/<run-id>/."""
+    """Measure and judge every selected query (``harness run``); reports go to ``reports_dir``/<run-id>/.
+    ``create_extensions`` / ``analyze``: the maintenance steps done before measuring (``harness.maintenance``)."""
     options = RunOptions(
         tier=tier,
         seed=seed,
@@ -137,6 +141,7 @@ def run(
         force=force,
         reports_dir=reports_dir,
         run_id=run_id,
+        maintenance=Maintenance(create_extensions, analyze),
     )
     selected_catalog(options)  # bad input is reported before a server starts
     with _database(dsn, pg_bin, read_role) as (target, label, access):
@@ -223,9 +228,12 @@ def compare(
     fixed: bool = False,
     max_time_s: float | None = None,
     allow_mismatch: bool = False,
+    no_seed: bool = False,
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    create_extensions: bool = False,
+    analyze: bool = False,
     read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
@@ -243,7 +251,8 @@ def compare(
     queries a change can affect unless ``measure_all``, stops measuring a query once its verdict is settled
     unless ``fixed``, and ends at ``max_time_s`` if given.
     With ``reports_dir`` the comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for
-    strategies: after each round; for A/B with both sides' run.json)."""
+    strategies: after each round; for A/B with both sides' run.json). ``no_seed``: measure the data as it is
+    (``--no-seed``); ``create_extensions`` / ``analyze`` (A/B only): the maintenance steps done before measuring."""
     directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
     names = [n.strip() for n in strategies.split(",")] if isinstance(strategies, str) else list(strategies or ())
     names = [n for n in names if n]
@@ -254,6 +263,8 @@ def compare(
         raise InputError(f"{' and '.join(modes)} are different comparisons: give one of them")
     if (base_strategies_dir or strategy) and not (base_ref or base_queries_dir):
         raise InputError("--base-strategies and --strategy go with --base-ref REF or --base-queries DIR")
+    if (create_extensions or analyze) and not (base_ref or base_queries_dir):
+        raise InputError("--create-extensions and --analyze go with --base-ref REF or --base-queries DIR")
     gate = {
         "max_regression": _fraction(max_regression, "--max-regression"),
         "max_work_regression": _fraction(max_work_regression, "--max-work-regression"),
@@ -262,6 +273,8 @@ def compare(
     }
     if base_ref or base_queries_dir:
         with _database(dsn, pg_bin, read_role) as (target, label, access):
+            for line in Maintenance(create_extensions, analyze).run(target):
+                (progress or CompareProgress()).message(line)
             result = compare_catalogs(
                 target,
                 base_ref=base_ref,
@@ -276,6 +289,7 @@ def compare(
                 warmup=DEFAULT_AB_WARMUP if warmup is None else warmup,
                 rounds=rounds or DEFAULT_AB_ROUNDS,
                 force=force,
+                seed_if_needed=not no_seed,
                 runs_dir=directory,
                 progress=progress,
                 database_label=label,
@@ -316,6 +330,7 @@ def compare(
                 warmup=DEFAULT_WARMUP if warmup is None else warmup,
                 rounds=rounds or DEFAULT_ROUNDS,
                 force=force,
+                seed_if_needed=not no_seed,
             ),
             progress,
             database_label=label,

@@ -98,6 +98,18 @@ def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def maintenance_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--create-extensions and --analyze: the only writes to your database, each named, done before measuring."""
+    options = [
+        click.option("--create-extensions", is_flag=True,
+                     help="Before measuring: CREATE EXTENSION pg_stat_statements, pg_prewarm where shipped."),
+        click.option("--analyze", is_flag=True, help="Before measuring: ANALYZE (fresh planner statistics)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 read_role_option = click.option(
     "--read-role",
     metavar="ROLE",
@@ -342,6 +354,7 @@ def check_command(
 @click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
 @click.option("--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail).")
 @click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
+@maintenance_options
 @read_role_option
 @database_options
 def run_command(
@@ -359,6 +372,8 @@ def run_command(
     force: bool,
     reports_dir: Path | None,
     run_id: str | None,
+    create_extensions: bool,
+    analyze: bool,
     read_role: str | None,
     session: Session,
 ) -> int:
@@ -385,6 +400,8 @@ def run_command(
             force=force,
             reports_dir=reports_dir,
             run_id=run_id,
+            create_extensions=create_extensions,
+            analyze=analyze,
             read_role=read_role,
             dsn=session.dsn_option,
             pg_bin=session.pg_bin,
@@ -739,8 +756,10 @@ def load_command(
     help="A/B gate: stop measuring after this many seconds and judge what was measured (marked cut short).",
 )
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
+@click.option("--no-seed", is_flag=True, help="Use the data as it is (your own database); never seed.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
+@maintenance_options
 @read_role_option
 @database_options
 def compare_command(
@@ -766,8 +785,11 @@ def compare_command(
     fixed: bool,
     max_time_s: float | None,
     allow_mismatch: bool,
+    no_seed: bool,
     force: bool,
     reports_dir: Path | None,
+    create_extensions: bool,
+    analyze: bool,
     read_role: str | None,
     session: Session,
 ) -> int:
@@ -808,9 +830,12 @@ def compare_command(
             fixed=fixed,
             max_time_s=max_time_s,
             allow_mismatch=allow_mismatch,
+            no_seed=no_seed,
             force=force,
             reports_dir=reports_dir,
             run_id=name,
+            create_extensions=create_extensions,
+            analyze=analyze,
             read_role=read_role,
             dsn=session.dsn_option,
             pg_bin=session.pg_bin,

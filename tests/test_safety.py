@@ -522,7 +522,7 @@ def test_a_run_refused_for_a_foreign_database_writes_no_report(fresh_dsn: str, t
     reports = tmp_path / "r"
     done = run_harness("run", "--dsn", fresh_dsn, "--queries", str(queries), "--reports-dir", str(reports))
     assert done.returncode == 2, done.stderr
-    assert "did not create: customers" in done.stderr
+    assert "did not create (tables customers)" in done.stderr
     assert not reports.exists()
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.cache import CacheState, warm_cache
+from harness.capabilities import capabilities
 from harness.catalog import Catalog, Query, load_catalog
 from harness.check import refuse_unrunnable
 from harness.compare.changes import query_change
@@ -40,7 +41,7 @@ from harness.compare.interleave import (
 from harness.compare.runs import Design, RunComparison, compare_runs
 from harness.config import load_tier
 from harness.db import connect
-from harness.environment import Environment
+from harness.environment import NO_STRATEGY, Environment
 from harness.errors import ConfigError, DatabaseError, InputError
 from harness.gate import (
     DEFAULT_ALPHA,
@@ -68,7 +69,6 @@ from harness.stats import summarize
 from harness.strategies import Strategy, load_strategy
 from harness.strategies import strategies_dir as default_strategies_dir
 from harness.verdicts import judge
-from harness.work import ensure_pg_stat_statements
 from harness.workload import Workload, now_iso
 
 # More, shorter rounds than a strategy comparison: no index rebuild between them (unless the sides' indexes
@@ -76,6 +76,7 @@ from harness.workload import Workload, now_iso
 DEFAULT_AB_ROUNDS = 10
 DEFAULT_AB_WARMUP = 2  # per round: each slice opens a fresh connection (catalog caches), data is prewarmed
 SIDES = ("base", "cand")
+_AS_FOUND = Strategy(NO_STRATEGY, Path(), ())  # --no-seed on data the harness did not seed: no index is touched
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,17 @@ def compare_catalogs(
         queries_at, strategies_at, label, commit, prefix = base_at
         cand_catalog = _catalog("cand", cand_queries, only, None)  # bad files are exit 2 before any connection
         base_catalog = _catalog("base", queries_at, only, prefix)
+        seeded = None
         if strategy is None:
             with connect(dsn) as conn:
                 seeded = read_manifest(conn)
-        name = strategy or (seeded.strategy if seeded else "baseline")
-        cand = _side("cand", f"working tree {cand_queries}", cand_catalog, cand_strategies, name)
-        base = _side("base", label, base_catalog, strategies_at, name, commit, prefix)
+        if strategy is None and seeded is None and not seed_if_needed:  # the user's data, indexes as they are
+            cand = _Side("cand", f"working tree {cand_queries}", cand_catalog, _AS_FOUND)
+            base = _Side("base", label, base_catalog, _AS_FOUND, commit, prefix)
+        else:
+            name = strategy or (seeded.strategy if seeded else "baseline")
+            cand = _side("cand", f"working tree {cand_queries}", cand_catalog, cand_strategies, name)
+            base = _side("base", label, base_catalog, strategies_at, name, commit, prefix)
         common = [q.name for q in cand.catalog.queries if q.name in base.catalog.names]
         if not common:
             raise InputError(f"no query is in both catalogs ({base.catalog.directory} and {cand.catalog.directory}): "
@@ -174,7 +180,7 @@ def compare_catalogs(
             dsn,
             tier=tier,
             seed=seed,
-            strategy=name,
+            strategy=None if cand.strategy is _AS_FOUND else cand.strategy.name,
             queries_dir=cand_queries,
             only=only,
             force=force,
@@ -311,7 +317,9 @@ def _measure(
     dsn = workload.dsn
     queries = {side.name: {q.name: q for q in side.catalog.queries if q.name in names} for side in (base, cand)}
     environment = workload.environment(manifest)
-    ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
+    notes = tuple(capabilities(dsn).notes())  # e.g. no pg_stat_statements: work from EXPLAIN instead
+    for note in notes:
+        progress.message(note)
     draws = {
         side: workload.draws(manifest, warmup + iterations, access.reader_dsn, tuple(qs.values()))
         for side, qs in queries.items()
@@ -379,7 +387,9 @@ def _measure(
             f"(seed {workload.seed})"
         ),
         indexes=(
-            f"strategy {cand.strategy.name}: the same {len(cand.index_key)} index definitions on both sides"
+            "the database's own indexes, untouched (--no-seed)"
+            if cand.strategy is _AS_FOUND
+            else f"strategy {cand.strategy.name}: the same {len(cand.index_key)} index definitions on both sides"
             if same_indexes
             else f"strategy {cand.strategy.name} differs: {_index_change(base.strategy, cand.strategy)}; "
             "rebuilt before each side's slices"
@@ -398,6 +408,7 @@ def _measure(
         comparison,
         kind="catalogs",
         design=design,
+        warnings=comparison.warnings + notes,
         only_in_base=tuple(n for n in base.catalog.names if n not in cand.catalog.names),
         only_in_cand=tuple(n for n in cand.catalog.names if n not in base.catalog.names),
         base_path=str(folder / "base" / "run.json") if runs_dir else base.label,

@@ -162,7 +162,7 @@ def headlines(c: RunComparison) -> list[str]:
     lines += [f"reported: {q.name}: {n}" for q in c.queries if not q.regressed for n in q.decision.notes]
     lines += [f"improvement: {q.headline()}" for q in c.improvements]
     if not lines:
-        lines.append(f"no query got significantly slower or faster ({len(c.queries)} compared)")
+        lines.append(f"no query got slower or faster beyond the thresholds ({len(c.queries)} compared)")
     return lines
 
 
@@ -224,11 +224,10 @@ def _runs_table(c: RunComparison) -> Table:
     for q in c.queries:
         d = q.decision
         t = d.timing
-        test = (
-            "–"
-            if t is None
-            else f"ratio {t.ratio:.2f}, Holm p={format_p(t.p_slower_holm)} ({'paired' if t.paired else 'unpaired'})"
-        )
+        test = "–"
+        if t is not None:  # the one-sided test in the ratio's direction: a faster query shows p of "faster"
+            p = t.p_faster_holm if t.ratio < 1.0 else t.p_slower_holm
+            test = f"ratio {t.ratio:.2f}, Holm p={format_p(p)} ({'paired' if t.paired else 'unpaired'})"
         status = {"fail": "FAIL", "warn": "warn", "pass": "pass"}[d.status]
         rows.append([
             q.name,
@@ -236,10 +235,17 @@ def _runs_table(c: RunComparison) -> Table:
             _p95_cell(q),
             _buffers_cell(q),
             test,
-            f"{status}: {d.timing_verdict}",
+            f"{status}: {_timing_cell(d)}",
             "; ".join(map(str, q.plan_changes)) or "same plan",
         ])  # fmt: skip
     return headers, rows
+
+
+def _timing_cell(d: Any) -> str:
+    """The timing verdict; a significant speed-up that does not clear the thresholds is not claimed."""
+    if d.timing_verdict == "faster" and not d.improved:
+        return "faster, within the thresholds (not claimed)"
+    return str(d.timing_verdict)
 
 
 def _arrow(base: float | None, cand: float | None) -> str:
