@@ -37,7 +37,13 @@ from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
 from harness.maintenance import Maintenance
-from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
+from harness.measure import (
+    DEFAULT_ITERATIONS,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_P95_PRECISION,
+    DEFAULT_WARMUP,
+    MeasureOptions,
+)
 from harness.report.compare import write_compare_reports
 from harness.results import RunResult, load_run
 from harness.roles import Access, access_for
@@ -112,6 +118,8 @@ def run(
     only: Sequence[str] = (),
     iterations: int = DEFAULT_ITERATIONS,
     warmup: int = DEFAULT_WARMUP,
+    p95_precision: float = DEFAULT_P95_PRECISION,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
     budget_ms: float | None = None,
     prepare: str | None = None,
     allow_few_samples: bool = False,
@@ -135,7 +143,13 @@ def run(
         queries_dir=queries_dir,
         only=tuple(only),
         budget_ms=budget_ms,
-        measure=MeasureOptions(iterations=iterations, warmup=warmup, prepare=prepare),
+        measure=MeasureOptions(
+            iterations=iterations,
+            warmup=warmup,
+            prepare=prepare,
+            p95_precision=p95_precision or None,  # 0: exactly ``iterations``
+            max_seconds=max_seconds,
+        ),
         allow_few_samples=allow_few_samples,
         seed_if_needed=not no_seed,
         force=force,

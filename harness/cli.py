@@ -343,8 +343,22 @@ def check_command(
 
 @cli.command("run")
 @workload_options
-@click.option("--iterations", default=30, show_default=True, type=ITERATIONS, help="Timed runs per query.")
+@click.option("--iterations", default=30, show_default=True, type=ITERATIONS, help="Timed runs per query (at least).")
 @click.option("--warmup", default=5, show_default=True, type=WARMUP, help="Untimed runs first.")
+@click.option(
+    "--p95-precision",
+    default=0.10,
+    show_default=True,
+    type=click.FloatRange(0, 10),
+    help="Keep timing until the p95 interval's upper bound is within this share of the p95 (0: exactly --iterations).",
+)
+@click.option(
+    "--max-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    help="Per query: stop timing for --p95-precision after this long (the report says the interval was cut short).",
+)
 @click.option(
     "--budget",
     "budget_ms",
@@ -365,6 +379,8 @@ def run_command(
     only: tuple[str, ...],
     iterations: int,
     warmup: int,
+    p95_precision: float,
+    max_seconds: float,
     budget_ms: float | None,
     prepare: str | None,
     allow_few_samples: bool,
@@ -393,6 +409,8 @@ def run_command(
             only=only,
             iterations=iterations,
             warmup=warmup,
+            p95_precision=p95_precision,
+            max_seconds=max_seconds,
             budget_ms=budget_ms,
             prepare=prepare,
             allow_few_samples=allow_few_samples,

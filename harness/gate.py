@@ -108,12 +108,11 @@ class Side:
 
 
 def paired(base: Side, cand: Side) -> bool:
-    """True when both sides timed the same draws in the same order, so sample i of each is draw i."""
-    return (
-        bool(base.draws_digest)
-        and base.draws_digest == cand.draws_digest
-        and (len(base.samples_ms) == len(cand.samples_ms))
-    )
+    """True when both sides timed the same draws in the same order, so sample i of each is draw i.
+
+    The digest is of the draws every run times (its fixed prefix); a run that sampled on for a tighter p95
+    went on in the same seeded stream, so the pairs are the first min(n_base, n_cand) samples."""
+    return bool(base.draws_digest) and base.draws_digest == cand.draws_digest
 
 
 def shared_rounds(base: Side, cand: Side) -> tuple[int, ...]:
@@ -421,8 +420,9 @@ def decide(pairs: Mapping[str, tuple[Side, Side]], options: GateOptions | None =
     tests: dict[str, TimingTest] = {}
     for name, (base, cand) in pairs.items():
         if base.samples_ms and cand.samples_ms:
-            rounds = shared_rounds(base, cand)
-            tests[name] = timing_test(base.samples_ms, cand.samples_ms, paired(base, cand), rounds, options.looks)
+            rounds, pair = shared_rounds(base, cand), paired(base, cand)
+            n = min(len(base.samples_ms), len(cand.samples_ms)) if pair else None
+            tests[name] = timing_test(base.samples_ms[:n], cand.samples_ms[:n], pair, rounds, options.looks)
     names = list(tests)
     slower = holm([tests[n].p_slower for n in names])
     faster = holm([tests[n].p_faster for n in names])

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql as pgsql
@@ -27,6 +28,7 @@ from harness.errors import DatabaseError
 from harness.plans import PlanFacts, index_serving, plan_facts, plan_shape, shape_fingerprint
 from harness.safety import execute_one, explain_one, read_only
 from harness.schema import load_partition_tree
+from harness.stats import MIN_SAMPLES_FOR_P95_UPPER, p95_interval
 from harness.work import Work, WorkProbe, draw_key, explain_work
 
 # How psycopg prepares statements, made explicit because it changes plans (custom vs generic):
@@ -42,18 +44,34 @@ PREPARE_MODES = {
 DEFAULT_ITERATIONS = 30
 MIN_SAMPLES_FOR_P95 = 20
 DEFAULT_WARMUP = 5
+DEFAULT_P95_PRECISION = 0.10  # sample until the p95 interval's upper bound is within 10% of the p95
+DEFAULT_MAX_ITERATIONS = 200  # sub-millisecond timings on a busy machine rarely get tighter than this gives
+DEFAULT_MAX_SECONDS = 60.0  # per query: a 0.5 s query still reaches the 72 samples a bounded p95 needs
+EXTEND_BATCH = 10  # executions timed between two looks at the interval
 MAX_TIMEOUT_MS = 2**31 - 1  # statement_timeout is a 32-bit integer of milliseconds
 FETCH_BATCH = 10_000  # rows converted at a time: as fast as fetchall for small results
 
 
 @dataclass(frozen=True)
 class MeasureOptions:
+    """How one query is measured. ``iterations`` timed executions at least; given more parameter sets, timing
+    goes on until the p95's distribution-free interval is bounded with its upper limit within ``p95_precision``
+    of the estimate, or ``max_iterations`` / ``max_seconds`` cut it short (hyperfine's and Criterion's habit)."""
+
     iterations: int = DEFAULT_ITERATIONS
     warmup: int = DEFAULT_WARMUP
     prepare: str | None = None  # None: each query's own `prepare` (default auto)
     timeout_factor: float = 4.0  # statement_timeout = budget x factor (at least min_timeout_ms)
     min_timeout_ms: float = 2000.0
     retries_on_lost_backend: int = 1
+    p95_precision: float | None = DEFAULT_P95_PRECISION  # None: exactly ``iterations``
+    max_iterations: int = DEFAULT_MAX_ITERATIONS
+    max_seconds: float = DEFAULT_MAX_SECONDS
+
+    def draws_needed(self) -> int:
+        """How many parameter sets to draw per query: the warm-up and every execution timing may go on to."""
+        timed = max(self.iterations, self.max_iterations) if self.p95_precision is not None else self.iterations
+        return self.warmup + timed
 
     def timeout_ms(self, budget_ms: float) -> int:
         return int(min(max(budget_ms * self.timeout_factor, self.min_timeout_ms), MAX_TIMEOUT_MS))
@@ -85,6 +103,7 @@ class Measurement:
     error: str | None = None
     timed_out: bool = False
     retried: int = 0
+    cut_short: str | None = None  # why sampling stopped before the p95 interval was as tight as asked
     work: Work | None = None  # over the timed executions (harness.work says where it came from)
     draw_plans: list[str] = field(default_factory=list)  # plan-shape fingerprint of each timed draw
     plan_shapes: dict[str, list[str]] = field(default_factory=dict)  # fingerprint -> plan_shape lines
@@ -124,12 +143,16 @@ def measure_query(
     Work metrics come from pg_stat_statements read on ``admin_dsn`` (default ``dsn``), else from EXPLAIN
     (ANALYZE, BUFFERS) of each distinct timed draw; every timed draw also gets a plan-shape fingerprint.
     """
+    adaptive = timer is None and options.p95_precision is not None
     timer = timer or time_executions
     prepare = options.prepare or query.prepare or "auto"
     result = Measurement(query.name, prepare, options.timeout_ms(budget_ms))
     if param_sets:
         result.params_example = dict(param_sets[0])
-    timed_sets = list(param_sets[options.warmup :])
+    fixed = options.warmup + options.iterations
+    extra = list(param_sets[fixed : options.warmup + options.max_iterations]) if adaptive else []
+    param_sets = param_sets[:fixed]
+    timed_sets = list(param_sets[options.warmup :])  # the fixed prefix: its digest and plan shapes pair runs
     result.draws_digest = draws_digest(timed_sets)
     attempts = 0
     while True:
@@ -137,6 +160,8 @@ def measure_query(
             with timing_connection(dsn, prepare, result.timeout_ms) as conn:
                 probe = WorkProbe(admin_dsn or dsn)
                 timer(conn, query, param_sets, options.warmup, result, probe)
+                if adaptive:
+                    time_until_bounded(conn, query, extra, result, options)
                 result.work = probe.finish()
                 _work_and_shapes(conn, query, timed_sets, result)
                 result.explain_json, result.plan = explain(conn, query, result.params_example, table_rows)
@@ -163,6 +188,7 @@ def measure_query(
             attempts += 1
             result.retried = attempts
             result.samples_ms.clear()
+            result.cut_short = None
         except psycopg.Error as exc:
             result.error = f"{type(exc).__name__}: {_one_line(exc)}"
             return result
@@ -202,6 +228,36 @@ def time_executions(
         if i >= warmup:
             result.samples_ms.append(elapsed / 1e6)
         result.rows_returned = rows
+
+
+def time_until_bounded(
+    conn: psycopg.Connection,
+    query: Query,
+    param_sets: Sequence[Mapping[str, Any]],
+    result: Measurement,
+    options: MeasureOptions,
+) -> None:
+    """Time more of ``param_sets``, a batch at a time, until the p95 interval is precise enough (``options``)."""
+    started = time.monotonic()
+    position = 0
+    while not p95_precise(result.samples_ms, options.p95_precision or 0.0):
+        if position >= len(param_sets):
+            result.cut_short = f"stopped at {len(result.samples_ms)} executions (--max-iterations)"
+            return
+        if time.monotonic() - started > options.max_seconds:
+            result.cut_short = f"stopped at {len(result.samples_ms)} executions after {options.max_seconds:g} s"
+            return
+        time_executions(conn, query, param_sets[position : position + EXTEND_BATCH], 0, result)
+        position += EXTEND_BATCH
+
+
+def p95_precise(samples_ms: Sequence[float], precision: float) -> bool:
+    """The p95's interval is bounded above, and its upper limit is within ``precision`` of the p95 itself."""
+    if len(samples_ms) < MIN_SAMPLES_FOR_P95_UPPER:
+        return False
+    _, high = p95_interval(samples_ms)
+    p95 = float(np.percentile(samples_ms, 95.0))
+    return high is not None and high <= p95 * (1.0 + precision)
 
 
 def execute_and_fetch(cursor: psycopg.Cursor[Any], sql: str, params: Mapping[str, Any]) -> int:

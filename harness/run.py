@@ -99,7 +99,7 @@ def run(
                 result.warnings.append(note)
                 progress.warning(note)
             result.cache = warm_cache(dsn).as_dict()
-            draws = workload.draws(manifest, options.measure.warmup + options.measure.iterations, access.reader_dsn)
+            draws = workload.draws(manifest, options.measure.draws_needed(), access.reader_dsn)
             write(result)
             queries = workload.catalog.queries
             for index, query in enumerate(queries):
@@ -191,6 +191,8 @@ def _options_dict(options: RunOptions) -> dict[str, object]:
         "budget_ms": options.budget_ms,
         "iterations": m.iterations,
         "warmup": m.warmup,
+        "p95_precision": m.p95_precision,
+        "max_seconds": m.max_seconds,
         "prepare": m.prepare or "per query (default auto)",
         "timeout_factor": m.timeout_factor,
         "allow_few_samples": options.allow_few_samples,

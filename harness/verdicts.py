@@ -53,6 +53,11 @@ class WarningKind(Enum):
         "spilled to disk: {detail}",
         "raise work_mem for this query, or make it sort or hash fewer rows",
     )
+    SAMPLING_CUT_SHORT = (
+        "sampling_cut_short",
+        "p95 95% CI {ci} ms is not bounded: sampling {why}",
+        "raise --max-seconds, or accept the wider interval",
+    )
     RETRIED = (
         "retried",
         "connection lost mid-measurement; retried {times}x",
@@ -179,6 +184,8 @@ def judge(
         checks.append(_budget_check(summary, budget_ms))
         if _straddles(summary, budget_ms):
             warnings.append(WarningKind.CI_STRADDLES_BUDGET(ci=summary.p95_ci_text(), budget=budget_ms))
+        if measurement.cut_short and summary.p95_ci_high is None:  # a cap left the p95 unbounded: say which
+            warnings.append(WarningKind.SAMPLING_CUT_SHORT(ci=summary.p95_ci_text(), why=measurement.cut_short))
         if _too_few(summary):
             few = WarningKind.FEW_SAMPLES(n=summary.n, minimum=MIN_SAMPLES_FOR_P95)
             if allow_few_samples:

@@ -111,8 +111,10 @@ def test_samples_pair_only_when_both_sides_timed_the_same_draws() -> None:
     a = side((1.0, 2.0), "abc")
     assert paired(a, side((1.0, 3.0), "abc"))
     assert not paired(a, side((1.0, 3.0), "other"))
-    assert not paired(a, side((1.0, 3.0, 4.0), "abc"))
+    assert paired(a, side((1.0, 3.0, 4.0), "abc"))  # sampled on in the same stream: pairs on the first two
     assert not paired(side((1.0,), ""), side((1.0,), ""))
+    (decision,) = decide({"q": (side((1.0, 2.0) * 10, "abc"), side((1.0, 2.0) * 10 + (9.0,) * 30, "abc"))}, AB)
+    assert decision.timing and decision.timing.paired and decision.timing.n_cand == 20
 
 
 def test_a_slowdown_under_the_floor_is_reported_not_failed() -> None:
