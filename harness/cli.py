@@ -34,7 +34,9 @@ from harness.errors import (
 )
 
 if TYPE_CHECKING:
+    from harness.load.results import LoadResult
     from harness.load.runner import LoadSnapshot
+    from harness.load.sweep import SweepResult
 
 # Outside a terminal (CI logs) rich would wrap at 80 columns; give tables room instead.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -459,15 +461,23 @@ class _LoadDisplay:
 
     def tick(self, snap: LoadSnapshot) -> None:
         p95 = f"{snap.p95_ms:.1f} ms" if snap.p95_ms is not None else "-"
+        rate = f"{snap.requests_per_s:,.1f}" + (f"/{snap.target_rps:g}" if snap.target_rps else "")
         line = (
-            f"load {snap.elapsed_s:.0f}/{snap.duration_s:.0f} s  {snap.requests_per_s:,.1f} req/s  "
-            f"p95 {p95} (Locust, rounded)  {snap.requests:,} requests  failures {snap.failures:,}"
+            f"load {snap.elapsed_s:.0f}/{snap.duration_s:.0f} s  {rate} req/s  "
+            f"p95 {p95}{'' if snap.exact else ' (Locust, rounded)'}  {snap.requests:,} requests  "
+            f"failures {snap.failures:,}"
         )
+        if snap.target_rps:
+            lag = f"{snap.lag_p95_ms:.1f} ms" if snap.lag_p95_ms is not None else "-"
+            line += f"  lag p95 {lag}  late {snap.late:,}  dropped {snap.dropped:,}"
         if self.status:
             self.status.update(line)
         elif time.monotonic() - self.last >= self.EVERY_S:
             self.last = time.monotonic()
             err.print(line, markup=False)
+
+    def message(self, text: str) -> None:
+        err.print(text, markup=False)
 
     def close(self) -> None:
         if self.status:
@@ -484,6 +494,14 @@ class _LoadDisplay:
     help="Users started per second (default: all within the first second).",
 )
 @click.option("--duration", "-t", default="60s", show_default=True, help="Run time: 30s, 5m, 1h30m.")
+@click.option("--rate", help="Open loop: requests/s across all users (--users is then the connection pool).")
+@click.option("--arrival", default="poisson", show_default=True, help="Open-loop arrivals: poisson or constant.")
+@click.option(
+    "--latency-limit",
+    metavar="MS",
+    help="Open loop: drop a request still waiting for a connection MS after its intended start (pgbench's).",
+)
+@click.option("--sweep", help="Capacity sweep: users=1,2,4,8 or rate=50,100,200 (one run per step).")
 @click.option(
     "--processes",
     default=1,
@@ -522,6 +540,13 @@ class _LoadDisplay:
     type=click.FloatRange(0, 1),
     help="Fail a query whose failed requests exceed this fraction.",
 )
+@click.option(
+    "--threshold",
+    multiple=True,
+    help="k6-style bound on response time in ms, e.g. 'p95<250' or 'daily_active_users:p(99)<400' (repeatable).",
+)
+@click.option("--abort-on-fail", is_flag=True, help="Stop the run as soon as a --threshold is breached.")
+@click.option("--samples", is_flag=True, help="Keep every request's raw timings beside the histograms.")
 @click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
 @read_role_option
 @database_options
@@ -529,6 +554,10 @@ def load_command(
     users: int,
     spawn_rate: float | None,
     duration: str,
+    rate: str | None,
+    arrival: str,
+    latency_limit: str | None,
+    sweep: str | None,
     processes: int,
     role: str | None,
     master_host: str,
@@ -542,6 +571,9 @@ def load_command(
     param_pool: int,
     p95_budget_ms: float | None,
     max_failure_rate: float,
+    threshold: tuple[str, ...],
+    abort_on_fail: bool,
+    samples: bool,
     no_seed: bool,
     force: bool,
     reports_dir: Path | None,
@@ -549,7 +581,8 @@ def load_command(
     read_role: str | None,
     session: Session,
 ) -> int:
-    """Drive the query catalog with Locust users (headless, bounded): throughput, p95, failures, gate."""
+    """Drive the query catalog with Locust users (headless, bounded), closed loop or at a --rate:
+    throughput, response and service time, failures, thresholds, gate; or a capacity --sweep."""
     from harness import api
     from harness.load.runner import LoadProgress
 
@@ -561,6 +594,10 @@ def load_command(
             users=users,
             spawn_rate=spawn_rate,
             duration=duration,
+            rate=rate,
+            arrival=arrival,
+            latency_limit=latency_limit,
+            sweep=sweep,
             processes=processes,
             role=role,  # type: ignore[arg-type]
             master_host=master_host,
@@ -574,28 +611,70 @@ def load_command(
             param_pool=param_pool,
             p95_budget_ms=p95_budget_ms,
             max_failure_rate=max_failure_rate,
+            threshold=threshold,
+            abort_on_fail=abort_on_fail,
+            samples=samples,
             no_seed=no_seed,
             force=force,
             reports_dir=reports_dir,
             run_id=run_id,
             read_role=read_role,
-            progress=LoadProgress(message=lambda text: err.print(text, markup=False), tick=display.tick),
+            progress=LoadProgress(message=display.message, tick=display.tick),
         )
     finally:
         display.close()
     err.print(f"reports: {result.directory}")
+    from harness.load.sweep import SweepResult
+
+    return _print_sweep(result) if isinstance(result, SweepResult) else _print_load(result)
+
+
+def _print_load(result: LoadResult) -> int:
+    open_loop = result.open_loop
+    if open_loop is not None:
+        lag = result.total.lag if result.total else None
+        out.print(
+            f"open loop: target {open_loop.target_rps:g} req/s ({open_loop.arrival}), achieved "
+            f"{open_loop.achieved_rps:.1f} req/s; lag p95 {lag.p95 if lag else 0:.2f} ms; late {open_loop.late}, "
+            f"dropped {open_loop.dropped}, unsent at stop {open_loop.unsent}"
+        )
     for q in [*result.queries, result.total]:
         if q is None:
             continue
         s = q.summary
         p = f"p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms" if s else "no successful request"
-        out.print(f"{q.status.upper():4}  {q.name:28} {q.throughput_rps:9.1f} req/s  {p}  failures {q.failures}")
+        if s and open_loop is not None and q.service:
+            p += f"  (service p95 {q.service.p95:.2f} ms)"
+        failures = q.failures + q.dropped
+        out.print(f"{q.status.upper():4}  {q.name:28} {q.throughput_rps:9.1f} req/s  {p}  failures {failures}")
         for reason in q.reasons:
             out.print(f"      {reason}", markup=False)
+    if result.aborted:
+        out.print(f"FAIL: aborted: {result.aborted}", markup=False)
+        return 1
     if result.failed:
         out.print(f"FAIL: {', '.join(result.failed)}")
         return 1
-    out.print(f"PASS: {len(result.queries)} queries under {users} users")
+    o = result.options
+    under = f"{o.rate:g} req/s" if o.rate is not None else f"{o.users} users"
+    out.print(f"PASS: {len(result.queries)} queries under {under}")
+    return 0
+
+
+def _print_sweep(result: SweepResult) -> int:
+    from harness.report.sweep import headline_text, knee_text
+
+    out.print(f"{result.spec.axis:>8}  {'req/s':>9}  {'p95 ms':>9}  {'service p95':>11}  within budget")
+    for step in result.steps:
+        p95 = f"{step.p95_ms:9.2f}" if step.p95_ms is not None else f"{'-':>9}"
+        service = f"{step.service_p95_ms:11.2f}" if step.service_p95_ms is not None else f"{'-':>11}"
+        within = "yes" if step.within_budget else "no"
+        out.print(f"{step.value:8g}  {step.throughput_rps:9.1f}  {p95}  {service}  {within}")
+    out.print(f"knee: {knee_text(result)}")
+    if result.headline is None:
+        out.print(f"FAIL: {headline_text(result)}")
+        return 1
+    out.print(f"capacity: {headline_text(result)}")
     return 0
 
 
