@@ -204,7 +204,7 @@ def load_cli(dsn: str, tmp_path: Path, *args: str) -> tuple[subprocess.Completed
 
 
 def test_open_loop_below_capacity(fresh_dsn: str, tmp_path: Path) -> None:
-    done, reports = load_cli(fresh_dsn, tmp_path, "--rate", "50", "--duration", "2s", "--run-id", "r")
+    done, reports = load_cli(fresh_dsn, tmp_path, "--rate", "50", "--duration", "2s", "--run-id", "r", "--samples")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "open loop: target 50 req/s (poisson)" in done.stdout and "PASS: 1 queries under 50 req/s" in done.stdout
     document = json.loads((reports / "r" / "load.json").read_text())
@@ -216,6 +216,9 @@ def test_open_loop_below_capacity(fresh_dsn: str, tmp_path: Path) -> None:
     assert sleepy["summary"]["p95"] >= sleepy["service"]["p95"] >= 50  # response = lag + service
     assert document["histogram"]["unit"] == "us" and len(document["processes"]) == 1
     assert "Response time runs from each request's intended start" in (reports / "r" / "load.md").read_text()
+    (process,) = [json.loads(p.read_text()) for p in (reports / "r" / "timings").glob("process-*.json")]
+    raw = process["queries"]["sleepy"]["samples"]  # --samples: (intended start, response ms, service ms) each
+    assert len(raw) == sleepy["requests"] and all(response >= service for _, response, service in raw)
 
 
 def test_overload_grows_response_time_not_service_time(fresh_dsn: str, tmp_path: Path) -> None:
@@ -296,3 +299,27 @@ def test_sigint_mid_sweep_keeps_finished_steps_and_leaves_no_process(fresh_dsn: 
     assert [s["value"] for s in document["steps"]][:1] == [1]
     left = [p for p in psutil.process_iter(["cmdline"]) if str(reports) in " ".join(p.info["cmdline"] or [])]
     assert left == [], [(p.pid, p.info["cmdline"]) for p in left]
+
+
+def test_a_master_merges_its_remote_workers_timings_exactly(fresh_dsn: str, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    queries, reports = catalog(tmp_path / "queries"), tmp_path / "reports"
+    common = ["--queries", str(queries), "--dsn", fresh_dsn, "--no-seed", "--reports-dir", str(reports)]
+    env = {**os.environ, "HARNESS_HOME": str(TEST_HOME)}
+    master = subprocess.Popen(
+        [sys.executable, "-m", "harness", "load", "--master", "--master-port", port, "--expect-workers", "1",
+         "--users", "2", "--duration", "2s", "--run-id", "m", *common],
+        cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    worker = run_harness("load", "--worker", "--master-port", port, "--run-id", "w", *common, timeout=120)
+    master_out, master_err = master.communicate(timeout=120)
+    assert master.returncode == 0, master_out + master_err
+    on_master = json.loads((reports / "m" / "load.json").read_text())["queries"][0]
+    on_worker = json.loads((reports / "w" / "load.json").read_text())["queries"][0]
+    assert on_worker["requests"] > 0, worker.stdout + worker.stderr
+    assert on_master["requests"] == on_worker["requests"]
+    assert on_master["histograms"]["response"] == on_worker["histograms"]["response"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness.stats import CONFIDENCE, Summary
@@ -56,12 +57,9 @@ def merged(parts: Iterable[HdrHistogram]) -> HdrHistogram:
 
 def value_at_rank_ms(histogram: HdrHistogram, rank: int) -> float:
     """The ``rank``-th smallest recorded value (1-based), in ms, as the highest value of its bucket."""
-    seen = 0
-    for item in histogram.get_recorded_iterator():
-        seen += item.count_at_value_iterated_to
-        if seen >= rank:
-            return histogram.get_highest_equivalent_value(item.value_iterated_to) / 1000.0
-    return histogram.get_max_value() / 1000.0
+    cumulative = np.cumsum(np.ctypeslib.as_array(histogram.counts)[: histogram.counts_len])
+    index = min(int(np.searchsorted(cumulative, rank)), histogram.counts_len - 1)
+    return histogram.get_highest_equivalent_value(histogram.get_value_from_index(index)) / 1000.0
 
 
 def percentile_ms(histogram: HdrHistogram, q: float) -> float:

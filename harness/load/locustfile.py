@@ -19,6 +19,8 @@ Locust owns the command line, so the harness is configured through the environme
     HARNESS_SAMPLES      1: keep every request's raw timings too (default: histograms only)
     HARNESS_BIN_S        timeline bin width in seconds (default 1)
     HARNESS_TIMINGS_DIR  where each process writes its exact timings (set by `harness load`)
+    HARNESS_SEND_TIMINGS 1 on a worker of a master on another machine: also send them to the master, which
+                         writes them into its own timings folder (merged exactly there)
 
 Each query is a task weighted by its catalog ``weight`` and is reported to Locust under its own name;
 parameters are drawn per request. Start-up refuses to run (exit 3) when psycopg would block gevent's loop,
@@ -37,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from locust import User, constant, events  # imports gevent and monkey-patches: must come first
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load import green  # after locust: the patch is done
 
@@ -54,7 +56,7 @@ from harness.db import redact, resolve  # noqa: E402
 from harness.errors import EXIT_ENVIRONMENT, EnvironmentFailure, HarnessError  # noqa: E402
 from harness.load.arrivals import Arrival, Schedule, parse_arrival, parse_rate  # noqa: E402
 from harness.load.pacer import Pacer  # noqa: E402
-from harness.load.recorder import Recorder  # noqa: E402
+from harness.load.recorder import Recorder, write_json  # noqa: E402
 from harness.measure import execute_and_fetch  # noqa: E402
 from harness.querylayer import QueryLayer  # noqa: E402
 from harness.safety import read_only  # noqa: E402
@@ -116,6 +118,8 @@ PARAM_POOL = int(os.environ.get("HARNESS_PARAM_POOL") or 0)
 _user_numbers = itertools.count()
 RECONNECT_PAUSE_S = 1.0
 LIVE_EVERY_S = 1.0
+TIMINGS_MESSAGE = "harness_timings"
+SEND_TIMINGS = os.environ.get("HARNESS_SEND_TIMINGS") == "1"
 PACER: Pacer | None = None  # set per test under HARNESS_RATE
 
 
@@ -220,6 +224,21 @@ def _write_live() -> None:
 
 
 _live: list[gevent.Greenlet] = []
+_received = itertools.count(1)
+
+
+@events.init.add_listener
+def _on_init(environment, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(TIMINGS_MESSAGE, _on_worker_timings)
+
+
+def _on_worker_timings(environment, msg, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """A remote worker's timings at its test stop: kept beside the master's, to be merged with them."""
+    if TIMINGS_DIR is not None:
+        document = msg.data
+        name = f"process-{document['host']}-{document['pid']}-{next(_received)}.json".replace("/", "_")
+        write_json(TIMINGS_DIR / name, document)
 
 
 @events.test_start.add_listener
@@ -252,6 +271,8 @@ def _on_test_stop(environment, **kwargs) -> None:  # type: ignore[no-untyped-def
         RECORDER.process.unsent = PACER.unsent()
         RECORDER.process.intended = PACER.schedule.issued
         PACER = None
+    if SEND_TIMINGS and isinstance(environment.runner, WorkerRunner) and RECORDER.process.queries:
+        environment.runner.send_message(TIMINGS_MESSAGE, RECORDER.process.as_document())
     if TIMINGS_DIR is not None:
         RECORDER.write(TIMINGS_DIR)
         return

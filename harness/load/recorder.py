@@ -192,7 +192,7 @@ class Recorder:
         self.process = ProcessRecord(os.getpid(), socket.gethostname())
 
     def write_live(self, directory: Path) -> None:
-        _write_json(directory / f"live-{self.process.pid}.json", self.process.as_document(full=False))
+        write_json(directory / f"live-{self.process.pid}.json", self.process.as_document(full=False))
 
     def write(self, directory: Path) -> Path | None:
         """Write this test's document (nothing when no request was recorded) and start afresh."""
@@ -200,13 +200,13 @@ class Recorder:
             return None
         self._written += 1
         path = directory / f"process-{self.process.pid}-{self._written}.json"
-        _write_json(path, self.process.as_document())
+        write_json(path, self.process.as_document())
         (directory / f"live-{self.process.pid}.json").unlink(missing_ok=True)
         self.reset()
         return path
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
+def write_json(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(document))

@@ -270,6 +270,7 @@ def locust_environment(dsn: str, options: LoadOptions, directory: Path) -> dict[
         "HARNESS_ARRIVAL": options.arrival.value,
         "HARNESS_PROCESSES": str(options.processes),
         "HARNESS_LATENCY_LIMIT_MS": f"{options.latency_limit_ms!r}" if options.latency_limit_ms else "",
+        "HARNESS_SEND_TIMINGS": "1" if options.role == "worker" else "",
         "PYTHONUNBUFFERED": "1",
     }
     if options.queries_dir is not None:
@@ -365,12 +366,13 @@ def snapshot(directory: Path, live: list[ProcessRecord], options: LoadOptions, e
     total = QueryRecord()
     for record in combined(live).values():
         total.add(record)
+    since_first = time.time() - total.first if total.first is not None else 0.0
     return LoadSnapshot(
         elapsed_s,
         options.duration_s,
         requests=total.requests,
         failures=total.failures,
-        requests_per_s=(total.requests + total.failures) / elapsed_s if elapsed_s > 0 else 0.0,
+        requests_per_s=(total.requests + total.failures) / since_first if since_first > 0 else 0.0,
         p95_ms=percentile_ms(total.response, 95) if total.requests else None,
         exact=True,
         target_rps=options.rate,
