@@ -22,7 +22,8 @@ from harness.load.arrivals import Arrival, Schedule, parse_rate
 from harness.load.histograms import decode, merged, percentile_ms, summary
 from harness.load.pacer import Pacer
 from harness.load.recorder import ProcessRecord, Recorder, combined
-from harness.load.sweep import find_knee, parse_sweep
+from harness.load.results import LoadOptions
+from harness.load.sweep import SweepResult, SweepStep, find_knee, parse_sweep
 from harness.load.thresholds import parse_threshold
 
 # -- the arrival schedule -----------------------------------------------------------------------------
@@ -141,6 +142,21 @@ def test_the_knee_is_the_last_step_before_saturation() -> None:
     assert find_knee(rates, [10, 20, 40, 80, 160], [5, 5, 5, 5, 5]) is None  # linear all the way
     assert find_knee([1, 2, 4], [100, 200, 390], [2.0, 2.1, 9.0]) == 1  # throughput kept up, latency did not
     assert find_knee([1, 2, 4], [100, 200, 400], [0.2, 0.3, 0.5]) is None  # sub-millisecond noise is no knee
+
+
+def test_the_headline_is_the_highest_throughput_within_budget() -> None:
+    def step(value: float, rps: float, p95: float, within: bool) -> SweepStep:
+        return SweepStep(value, f"s{value:g}", rps, p95, p95, {"q": p95}, within, 0, 0, "pass" if within else "fail")
+
+    result = SweepResult("sw", "now", parse_sweep("users=1,2,4,8"), LoadOptions(), Path("."))
+    result.steps = [step(1, 20, 50, True), step(2, 40, 60, True), step(4, 70, 190, True), step(8, 72, 900, False)]
+    assert result.headline is not None and result.headline.value == 4  # within budget, past the knee
+    assert result.knee is not None and result.knee.value == 2  # 4 users: p95 190 > 2 x 50
+    assert result.status == "incomplete"  # still running
+    result.complete = True
+    assert result.status == "pass"
+    result.steps = [step(1, 20, 900, False), step(2, 21, 1900, False)]
+    assert result.headline is None and result.status == "fail"
 
 
 def test_bad_sweeps_and_rates_are_refused() -> None:

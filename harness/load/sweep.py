@@ -126,6 +126,7 @@ class SweepResult:
     steps: list[SweepStep] = field(default_factory=list)
     complete: bool = False
     incomplete_reason: str | None = None
+    stopped: str | None = None  # the step whose threshold breach ended the sweep (--abort-on-fail)
     finished_at: str | None = None
 
     @property

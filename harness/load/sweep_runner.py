@@ -40,6 +40,10 @@ def run_sweep(
                 load = run_on(ready, step_options(options, spec, i, result.directory), catalog, progress)
                 result.steps.append(SweepStep.of(value, load))
                 write(result)
+                if load.aborted:  # --abort-on-fail: the capacity is found, heavier steps would only breach more
+                    result.stopped = f"{spec.axis}={value:g}: {load.aborted}"
+                    progress.message(f"sweep stopped at {result.stopped}")
+                    break
             result.complete = True
         except BaseException as exc:
             result.incomplete_reason = incomplete_reason(exc)

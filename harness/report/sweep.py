@@ -38,6 +38,7 @@ def sweep_document(result: SweepResult) -> dict[str, Any]:
         "complete": result.complete,
         "incomplete_reason": result.incomplete_reason,
         "status": result.status,
+        "stopped": result.stopped,
         "sweep": {"axis": str(result.spec.axis), "values": list(result.spec.values)},
         "percentile_method": PERCENTILE_METHOD,
         "knee_rule": _knee_rule(),
@@ -89,6 +90,7 @@ def render_sweep_markdown(result: SweepResult) -> str:
         f"**Capacity**: {headline_text(result)}.",
         "",
         f"**Knee**: {knee_text(result)}. Rule: {_knee_rule()}.",
+        *(["", f"**Stopped early** (--abort-on-fail) at {result.stopped}."] if result.stopped else []),
         "",
         f"| {result.spec.axis} | req/s | p95 ms | service p95 ms | failures | dropped | "
         + " | ".join(f"`{q}` p95" for q in queries)
