@@ -160,6 +160,8 @@ def load(
     master_host: str = "127.0.0.1",
     master_port: int = 5557,
     expect_workers: int = 1,
+    web: bool = False,
+    web_port: int = 8089,
     tier: str = "test",
     seed: int = 42,
     strategy: str | None = None,
@@ -196,6 +198,8 @@ def load(
         master_host=master_host,
         master_port=master_port,
         expect_workers=expect_workers,
+        web=web,
+        web_port=web_port,
         tier=tier,
         seed=seed,
         strategy=strategy,
@@ -213,8 +217,8 @@ def load(
         run_id=run_id,
     )
     spec = parse_sweep(sweep) if sweep is not None else None
-    if spec is not None and options.role != "local":
-        raise InputError("--sweep runs every step from this machine: drop --master/--worker")
+    if spec is not None and (options.role != "local" or options.web):
+        raise InputError("--sweep runs every step from this machine, headless: drop --master/--worker/--web")
     if spec is not None and spec.axis is Axis.RATE and options.rate is not None:
         raise InputError("--sweep rate=… sets the rate of each step: drop --rate")
     validate(step_options(options, spec, 0, Path(".")) if spec else options)  # before a server starts

@@ -520,6 +520,8 @@ class _LoadDisplay:
     type=click.IntRange(min=1),
     help="Workers the --master waits for before starting.",
 )
+@click.option("--web", is_flag=True, help="Open Locust's web UI on 127.0.0.1 (same catalog and database).")
+@click.option("--web-port", default=8089, show_default=True, type=int, help="The web UI's port (--web).")
 @click.option(
     "--param-pool",
     default=0,
@@ -563,6 +565,8 @@ def load_command(
     master_host: str,
     master_port: int,
     expect_workers: int,
+    web: bool,
+    web_port: int,
     tier: str,
     seed_value: int,
     strategy: str | None,
@@ -603,6 +607,8 @@ def load_command(
             master_host=master_host,
             master_port=master_port,
             expect_workers=expect_workers,
+            web=web,
+            web_port=web_port,
             tier=tier,
             seed=seed_value,
             strategy=strategy,

@@ -340,3 +340,43 @@ def test_a_master_merges_its_remote_workers_timings_exactly(fresh_dsn: str, tmp_
     assert on_worker["requests"] > 0, worker.stdout + worker.stderr
     assert on_master["requests"] == on_worker["requests"]
     assert on_master["histograms"]["response"] == on_worker["histograms"]["response"]
+
+
+def test_the_web_ui_runs_the_same_catalog_and_ctrl_c_writes_the_report(fresh_dsn: str, tmp_path: Path) -> None:
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    queries, reports = catalog(tmp_path / "queries"), tmp_path / "reports"
+    harness = subprocess.Popen(
+        [sys.executable, "-m", "harness", "load", "--web", "--web-port", str(port), "--users", "2", "--queries",
+         str(queries), "--dsn", fresh_dsn, "--no-seed", "--reports-dir", str(reports), "--run-id", "web"],
+        cwd=REPO, env={**os.environ, "HARNESS_HOME": str(TEST_HOME)}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return urllib.request.urlopen(url, timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(answers, timeout=120, interval=0.2)
+        form = urllib.parse.urlencode({"user_count": 2, "spawn_rate": 2}).encode()
+        urllib.request.urlopen(f"{url}/swarm", data=form, timeout=10)
+        wait_for(lambda: list((reports / "web" / "timings").glob("live-*.json")), timeout=60, interval=0.2)
+        urllib.request.urlopen(f"{url}/stop", data=b"", timeout=10)
+        wait_for(lambda: list((reports / "web" / "timings").glob("process-*.json")), timeout=60, interval=0.2)
+        harness.send_signal(signal.SIGINT)
+        stdout, stderr = harness.communicate(timeout=60)
+    finally:
+        harness.kill()
+    assert harness.returncode == 0, stdout + stderr
+    assert f"Locust's web UI at {url}" in stderr
+    document = json.loads((reports / "web" / "load.json").read_text())
+    assert document["complete"] is True and document["queries"][0]["requests"] > 0

@@ -31,6 +31,8 @@ class LoadOptions:
     master_host: str = "127.0.0.1"  # for --worker
     master_port: int = 5557
     expect_workers: int = 1  # for --master
+    web: bool = False  # Locust's web UI on 127.0.0.1 instead of a bounded headless run (--web)
+    web_port: int = 8089
     tier: str = "test"
     seed: int = 42
     strategy: str | None = None

@@ -106,6 +106,8 @@ def validate(options: LoadOptions) -> Catalog:
         raise InputError("--latency-limit drops requests that waited too long for their start: it needs --rate")
     if options.latency_limit_ms is not None and options.latency_limit_ms <= 0:
         raise InputError(f"--latency-limit must be a positive number of ms, not {options.latency_limit_ms}")
+    if options.web and options.role == "worker":
+        raise InputError("--web opens Locust's UI on the master: drop --worker")
     if options.abort_on_fail and not options.thresholds:
         raise InputError("--abort-on-fail stops on a threshold breach: give at least one --threshold")
     catalog = Workload.of(options).catalog
@@ -217,7 +219,8 @@ def _new_run_directory(options: LoadOptions) -> tuple[str, Path]:
 
 
 def locust_command(options: LoadOptions, directory: Path) -> list[str]:
-    """The Locust command line for these options (headless, bounded, CSV + HTML into the report folder)."""
+    """The Locust command line for these options (headless and bounded, or the web UI on 127.0.0.1 with
+    ``web``; CSV + HTML into the report folder)."""
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--only-summary"]
     if options.role == "worker":
         return [
@@ -229,14 +232,14 @@ def locust_command(options: LoadOptions, directory: Path) -> list[str]:
             str(options.master_port),
         ]
     spawn_rate = options.spawn_rate or float(options.users)
+    bounded = ["--headless", "-t", f"{options.duration_s}s"]
+    web = ["--web-host", "127.0.0.1", "--web-port", str(options.web_port)]  # the UI's form starts at -u / -r
     command += [
-        "--headless",
+        *(web if options.web else bounded),
         "-u",
         str(options.users),
         "-r",
         f"{spawn_rate:g}",
-        "-t",
-        f"{options.duration_s}s",
         "--csv",
         str(directory / "locust"),
         "--html",
@@ -289,8 +292,11 @@ def _run_locust(dsn: str, options: LoadOptions, directory: Path, progress: LoadP
         + f", {options.duration_s} s"
         + (f", {options.processes} processes" if options.processes > 1 else "")
     )
+    if options.web:
+        who = f"Locust's web UI at http://127.0.0.1:{options.web_port}: start and stop tests there; Ctrl-C here ends "
+        who += "the session and writes the report of every test run in it"
     progress.message(f"load: {who} (locust log: {log_path})")
-    limit = options.duration_s + STARTUP_ALLOWANCE_S if options.role != "worker" else None
+    limit = options.duration_s + STARTUP_ALLOWANCE_S if options.role != "worker" and not options.web else None
     aborted = None
     env = locust_environment(dsn, options, directory)
     with open(log_path, "w") as log:
@@ -304,7 +310,7 @@ def _run_locust(dsn: str, options: LoadOptions, directory: Path, progress: LoadP
                 if limit is not None and elapsed > limit:
                     _stop(process, signal.SIGKILL)
                     raise EnvironmentFailure(f"locust did not stop {limit:.0f} s after starting; see {log_path}")
-                if time.monotonic() >= next_tick:
+                if time.monotonic() >= next_tick and not options.web:
                     live = read_processes(directory / TIMINGS, "live-*.json")
                     progress.tick(snapshot(directory, live, options, min(elapsed, options.duration_s)))
                     next_tick += TICK_S
@@ -315,8 +321,12 @@ def _run_locust(dsn: str, options: LoadOptions, directory: Path, progress: LoadP
                         _stop(process, signal.SIGINT)
                         break
                 time.sleep(0.2)
-        except BaseException:
+        except KeyboardInterrupt:
             _stop(process, signal.SIGINT)  # Locust stops its users and writes what it has
+            if not options.web:  # in the web UI, Ctrl-C is how a session ends
+                raise
+        except BaseException:
+            _stop(process, signal.SIGINT)
             raise
     code = process.returncode
     if code in (0, 1) or aborted:
