@@ -312,7 +312,7 @@ def _run_locust(dsn: str, options: LoadOptions, directory: Path, progress: LoadP
                     raise EnvironmentFailure(f"locust did not stop {limit:.0f} s after starting; see {log_path}")
                 if time.monotonic() >= next_tick and not options.web:
                     live = read_processes(directory / TIMINGS, "live-*.json")
-                    progress.tick(snapshot(directory, live, options, min(elapsed, options.duration_s)))
+                    progress.tick(live_snapshot(directory, live, options, min(elapsed, options.duration_s)))
                     next_tick += TICK_S
                     breach = first_breach(options.thresholds, combined(live)) if options.abort_on_fail else None
                     if breach:
@@ -369,10 +369,10 @@ def first_breach(thresholds: tuple[Threshold, ...], records: dict[str, QueryReco
     return None
 
 
-def snapshot(directory: Path, live: list[ProcessRecord], options: LoadOptions, elapsed_s: float) -> LoadSnapshot:
+def live_snapshot(directory: Path, live: list[ProcessRecord], options: LoadOptions, elapsed_s: float) -> LoadSnapshot:
     """The load so far: exact from the processes' live timings, else from Locust's rounded stats."""
     if not live:
-        return locust_snapshot(directory, elapsed_s, options.duration_s)
+        return snapshot(directory, elapsed_s, options.duration_s)
     total = QueryRecord()
     for record in combined(live).values():
         total.add(record)
@@ -392,7 +392,7 @@ def snapshot(directory: Path, live: list[ProcessRecord], options: LoadOptions, e
     )
 
 
-def locust_snapshot(directory: Path, elapsed_s: float, duration_s: float) -> LoadSnapshot:
+def snapshot(directory: Path, elapsed_s: float, duration_s: float) -> LoadSnapshot:
     """The load so far from Locust's ``locust_stats.csv`` "Aggregated" row (zeros before it is written)."""
     try:
         with open(directory / "locust_stats.csv", newline="") as file:
