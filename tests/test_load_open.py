@@ -293,6 +293,16 @@ def test_a_rate_sweep_finds_the_planted_knee(fresh_dsn: str, tmp_path: Path) -> 
         assert (reports / "sw" / name).is_file(), name
 
 
+def stop(process: subprocess.Popen[str]) -> None:
+    """End a harness a failed test left running as Ctrl-C would, so it stops its Locust too; kill if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def test_sigint_mid_sweep_keeps_finished_steps_and_leaves_no_process(fresh_dsn: str, tmp_path: Path) -> None:
     queries, reports = catalog(tmp_path / "queries"), tmp_path / "reports"
     command = [sys.executable, "-m", "harness", "load", "--queries", str(queries), "--dsn", fresh_dsn,
@@ -309,7 +319,7 @@ def test_sigint_mid_sweep_keeps_finished_steps_and_leaves_no_process(fresh_dsn: 
         harness.send_signal(signal.SIGINT)
         _, stderr = harness.communicate(timeout=60)
     finally:
-        harness.kill()
+        stop(harness)
     assert harness.returncode == 130, stderr
     document = json.loads(sweep_json.read_text())
     assert document["complete"] is False and document["incomplete_reason"] == "interrupted (SIGINT)"
@@ -332,8 +342,11 @@ def test_a_master_merges_its_remote_workers_timings_exactly(fresh_dsn: str, tmp_
          "--users", "2", "--duration", "2s", "--run-id", "m", *common],
         cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    worker = run_harness("load", "--worker", "--master-port", port, "--run-id", "w", *common, timeout=120)
-    master_out, master_err = master.communicate(timeout=120)
+    try:
+        worker = run_harness("load", "--worker", "--master-port", port, "--run-id", "w", *common, timeout=120)
+        master_out, master_err = master.communicate(timeout=120)
+    finally:
+        stop(master)
     assert master.returncode == 0, master_out + master_err
     on_master = json.loads((reports / "m" / "load.json").read_text())["queries"][0]
     on_worker = json.loads((reports / "w" / "load.json").read_text())["queries"][0]
@@ -375,7 +388,7 @@ def test_the_web_ui_runs_the_same_catalog_and_ctrl_c_writes_the_report(fresh_dsn
         harness.send_signal(signal.SIGINT)
         stdout, stderr = harness.communicate(timeout=60)
     finally:
-        harness.kill()
+        stop(harness)
     assert harness.returncode == 0, stdout + stderr
     assert f"Locust's web UI at {url}" in stderr
     document = json.loads((reports / "web" / "load.json").read_text())
