@@ -34,8 +34,12 @@ from harness.compare import (
 from harness.config import load_tier
 from harness.errors import InputError
 from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION, DEFAULT_MAX_WORK_REGRESSION
+from harness.load.arrivals import parse_arrival, parse_latency_limit, parse_rate
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
+from harness.load.sweep import Axis, SweepResult, parse_sweep
+from harness.load.sweep_runner import run_sweep, step_options
+from harness.load.thresholds import parse_threshold
 from harness.maintenance import Maintenance
 from harness.measure import (
     DEFAULT_ITERATIONS,
@@ -167,11 +171,17 @@ def load(
     users: int = 10,
     spawn_rate: float | None = None,
     duration: str | int = "60s",
+    rate: str | float | None = None,
+    arrival: str = "poisson",
+    latency_limit: str | float | None = None,
+    sweep: str | None = None,
     processes: int = 1,
     role: Role | None = None,
     master_host: str = "127.0.0.1",
     master_port: int = 5557,
     expect_workers: int = 1,
+    web: bool = False,
+    web_port: int = 8089,
     tier: str = "test",
     seed: int = 42,
     strategy: str | None = None,
@@ -180,6 +190,9 @@ def load(
     param_pool: int = 0,
     p95_budget_ms: float | None = None,
     max_failure_rate: float = 0.01,
+    threshold: Sequence[str] = (),
+    abort_on_fail: bool = False,
+    samples: bool = False,
     no_seed: bool = False,
     force: bool = False,
     reports_dir: Path | None = None,
@@ -188,18 +201,25 @@ def load(
     dsn: str | None = None,
     pg_bin: str | None = None,
     progress: LoadProgress | None = None,
-) -> LoadResult:
+) -> LoadResult | SweepResult:
     """Drive the catalog with Locust users, headless and bounded (``harness load``); ``duration`` as
-    ``--duration`` (``"5m"``) or in seconds."""
+    ``--duration`` (``"5m"``) or in seconds. ``rate`` (requests/s) makes it an open loop; ``threshold``
+    takes k6-style bounds (``"p95<250"``); ``sweep`` (``"users=1,2,4"``, ``"rate=50,100"``) runs a capacity
+    sweep instead of one load and returns its ``SweepResult``."""
     options = LoadOptions(
         users=users,
         spawn_rate=spawn_rate,
         duration_s=duration if isinstance(duration, int) else parse_duration(duration),
+        rate=parse_rate(rate) if rate is not None else None,
+        arrival=parse_arrival(arrival),
+        latency_limit_ms=parse_latency_limit(latency_limit) if latency_limit is not None else None,
         processes=processes,
         role=role or "local",
         master_host=master_host,
         master_port=master_port,
         expect_workers=expect_workers,
+        web=web,
+        web_port=web_port,
         tier=tier,
         seed=seed,
         strategy=strategy,
@@ -208,13 +228,23 @@ def load(
         param_pool=param_pool,
         p95_budget_ms=p95_budget_ms,
         max_failure_rate=max_failure_rate,
+        thresholds=tuple(parse_threshold(text) for text in threshold),
+        abort_on_fail=abort_on_fail,
+        samples=samples,
         seed_if_needed=not no_seed,
         force=force,
         reports_dir=reports_dir,
         run_id=run_id,
     )
-    validate(options)  # bad input is reported before a server starts
+    spec = parse_sweep(sweep) if sweep is not None else None
+    if spec is not None and (options.role != "local" or options.web):
+        raise InputError("--sweep runs every step from this machine, headless: drop --master/--worker/--web")
+    if spec is not None and spec.axis is Axis.RATE and options.rate is not None:
+        raise InputError("--sweep rate=… sets the rate of each step: drop --rate")
+    validate(step_options(options, spec, 0, Path(".")) if spec else options)  # before a server starts
     with _database(dsn, pg_bin, read_role) as (target, label, access):
+        if spec is not None:
+            return run_sweep(target, options, spec, progress, label, access=access)
         return run_load(target, options, progress, label, access=access)
 
 

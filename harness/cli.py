@@ -34,7 +34,9 @@ from harness.errors import (
 )
 
 if TYPE_CHECKING:
+    from harness.load.results import LoadResult
     from harness.load.runner import LoadSnapshot
+    from harness.load.sweep import SweepResult
 
 # Ceilings a typo cannot pass (exit 2, before any connection): far above any real use, far below "forever".
 MAX_ITERATIONS = 100_000
@@ -543,15 +545,23 @@ class _LoadDisplay:
 
     def tick(self, snap: LoadSnapshot) -> None:
         p95 = f"{snap.p95_ms:.1f} ms" if snap.p95_ms is not None else "-"
+        rate = f"{snap.requests_per_s:,.1f}" + (f"/{snap.target_rps:g}" if snap.target_rps else "")
         line = (
-            f"load {snap.elapsed_s:.0f}/{snap.duration_s:.0f} s  {snap.requests_per_s:,.1f} req/s  "
-            f"p95 {p95} (Locust, rounded)  {snap.requests:,} requests  failures {snap.failures:,}"
+            f"load {snap.elapsed_s:.0f}/{snap.duration_s:.0f} s  {rate} req/s  "
+            f"p95 {p95}{'' if snap.exact else ' (Locust, rounded)'}  {snap.requests:,} requests  "
+            f"failures {snap.failures:,}"
         )
+        if snap.target_rps:
+            lag = f"{snap.lag_p95_ms:.1f} ms" if snap.lag_p95_ms is not None else "-"
+            line += f"  lag p95 {lag}  late {snap.late:,}  dropped {snap.dropped:,}"
         if self.status:
             self.status.update(line)
         elif time.monotonic() - self.last >= self.EVERY_S:
             self.last = time.monotonic()
             err.print(line, markup=False)
+
+    def message(self, text: str) -> None:
+        err.print(text, markup=False)
 
     def close(self) -> None:
         if self.status:
@@ -577,6 +587,14 @@ class _LoadDisplay:
     callback=lambda ctx, param, value: _bounded_duration(value),
     help="Run time: 30s, 5m, 1h30m (at most 24h).",
 )
+@click.option("--rate", help="Open loop: requests/s across all users (--users is then the connection pool).")
+@click.option("--arrival", default="poisson", show_default=True, help="Open-loop arrivals: poisson or constant.")
+@click.option(
+    "--latency-limit",
+    metavar="MS",
+    help="Open loop: drop a request still waiting for a connection MS after its intended start (pgbench's).",
+)
+@click.option("--sweep", help="Capacity sweep: users=1,2,4,8 or rate=50,100,200 (one run per step).")
 @click.option(
     "--processes",
     default=1,
@@ -597,6 +615,8 @@ class _LoadDisplay:
     type=click.IntRange(1, MAX_WORKERS),
     help="Workers the --master waits for before starting.",
 )
+@click.option("--web", is_flag=True, help="Open Locust's web UI on 127.0.0.1 (same catalog and database).")
+@click.option("--web-port", default=8089, show_default=True, type=click.IntRange(1, 65535), help="The web UI's port (--web).")
 @click.option(
     "--param-pool",
     default=0,
@@ -617,6 +637,13 @@ class _LoadDisplay:
     type=click.FloatRange(0, 1),
     help="Fail a query whose failed requests exceed this fraction.",
 )
+@click.option(
+    "--threshold",
+    multiple=True,
+    help="k6-style bound on response time in ms, e.g. 'p95<250' or 'daily_active_users:p(99)<400' (repeatable).",
+)
+@click.option("--abort-on-fail", is_flag=True, help="Stop the run as soon as a --threshold is breached.")
+@click.option("--samples", is_flag=True, help="Keep every request's raw timings beside the histograms.")
 @click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
 @read_role_option
 @database_options
@@ -624,11 +651,17 @@ def load_command(
     users: int,
     spawn_rate: float | None,
     duration: str,
+    rate: str | None,
+    arrival: str,
+    latency_limit: str | None,
+    sweep: str | None,
     processes: int,
     role: str | None,
     master_host: str,
     master_port: int,
     expect_workers: int,
+    web: bool,
+    web_port: int,
     tier: str,
     seed_value: int,
     strategy: str | None,
@@ -637,6 +670,9 @@ def load_command(
     param_pool: int,
     p95_budget_ms: float | None,
     max_failure_rate: float,
+    threshold: tuple[str, ...],
+    abort_on_fail: bool,
+    samples: bool,
     no_seed: bool,
     force: bool,
     reports_dir: Path | None,
@@ -644,7 +680,8 @@ def load_command(
     read_role: str | None,
     session: Session,
 ) -> int:
-    """Drive the query catalog with Locust users (headless, bounded): throughput, p95, failures, gate."""
+    """Drive the query catalog with Locust users (headless, bounded), closed loop or at a --rate:
+    throughput, response and service time, failures, thresholds, gate; or a capacity --sweep."""
     from harness import api
     from harness.load.runner import LoadProgress
 
@@ -656,11 +693,17 @@ def load_command(
             users=users,
             spawn_rate=spawn_rate,
             duration=duration,
+            rate=rate,
+            arrival=arrival,
+            latency_limit=latency_limit,
+            sweep=sweep,
             processes=processes,
             role=role,  # type: ignore[arg-type]
             master_host=master_host,
             master_port=master_port,
             expect_workers=expect_workers,
+            web=web,
+            web_port=web_port,
             tier=tier,
             seed=seed_value,
             strategy=strategy,
@@ -669,28 +712,70 @@ def load_command(
             param_pool=param_pool,
             p95_budget_ms=p95_budget_ms,
             max_failure_rate=max_failure_rate,
+            threshold=threshold,
+            abort_on_fail=abort_on_fail,
+            samples=samples,
             no_seed=no_seed,
             force=force,
             reports_dir=reports_dir,
             run_id=run_id,
             read_role=read_role,
-            progress=LoadProgress(message=lambda text: err.print(text, markup=False), tick=display.tick),
+            progress=LoadProgress(message=display.message, tick=display.tick),
         )
     finally:
         display.close()
     err.print(f"reports: {result.directory}")
+    from harness.load.sweep import SweepResult
+
+    return _print_sweep(result) if isinstance(result, SweepResult) else _print_load(result)
+
+
+def _print_load(result: LoadResult) -> int:
+    open_loop = result.open_loop
+    if open_loop is not None:
+        lag = result.total.lag if result.total else None
+        out.print(
+            f"open loop: target {open_loop.target_rps:g} req/s ({open_loop.arrival}), achieved "
+            f"{open_loop.achieved_rps:.1f} req/s; lag p95 {lag.p95 if lag else 0:.2f} ms; late {open_loop.late}, "
+            f"dropped {open_loop.dropped}, unsent at stop {open_loop.unsent}"
+        )
     for q in [*result.queries, result.total]:
         if q is None:
             continue
         s = q.summary
         p = f"p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms" if s else "no successful request"
-        out.print(f"{q.status.upper():4}  {q.name:28} {q.throughput_rps:9.1f} req/s  {p}  failures {q.failures}")
+        if s and open_loop is not None and q.service:
+            p += f"  (service p95 {q.service.p95:.2f} ms)"
+        failures = q.failures + q.dropped
+        out.print(f"{q.status.upper():4}  {q.name:28} {q.throughput_rps:9.1f} req/s  {p}  failures {failures}")
         for reason in q.reasons:
             out.print(f"      {reason}", markup=False)
+    if result.aborted:
+        out.print(f"FAIL: aborted: {result.aborted}", markup=False)
+        return 1
     if result.failed:
         out.print(f"FAIL: {', '.join(result.failed)}")
         return 1
-    out.print(f"PASS: {len(result.queries)} queries under {users} users")
+    o = result.options
+    under = f"{o.rate:g} req/s" if o.rate is not None else f"{o.users} users"
+    out.print(f"PASS: {len(result.queries)} queries under {under}")
+    return 0
+
+
+def _print_sweep(result: SweepResult) -> int:
+    from harness.report.sweep import headline_text, knee_text
+
+    out.print(f"{result.spec.axis:>8}  {'req/s':>9}  {'p95 ms':>9}  {'service p95':>11}  within budget")
+    for step in result.steps:
+        p95 = f"{step.p95_ms:9.2f}" if step.p95_ms is not None else f"{'-':>9}"
+        service = f"{step.service_p95_ms:11.2f}" if step.service_p95_ms is not None else f"{'-':>11}"
+        within = "yes" if step.within_budget else "no"
+        out.print(f"{step.value:8g}  {step.throughput_rps:9.1f}  {p95}  {service}  {within}")
+    out.print(f"knee: {knee_text(result)}")
+    if result.headline is None:
+        out.print(f"FAIL: {headline_text(result)}")
+        return 1
+    out.print(f"capacity: {headline_text(result)}")
     return 0
 
 

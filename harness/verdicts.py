@@ -9,7 +9,7 @@ few samples for a p95, …), each with a stable code, a message and a fix, as hy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Literal
@@ -255,18 +255,24 @@ def judge_load(
     users: int,
     max_failure_rate: float,
     on_master: bool = False,
+    breaches: Sequence[str] = (),
+    load: str | None = None,
 ) -> QueryVerdict:
     """The verdict of one query (or the total) of ``harness load``: its p95 under load against the budget
-    (None: not gated on p95), its failure rate against the maximum, and enough requests for a p95.
+    (None: not gated on p95), its failure rate against the maximum, its threshold breaches (``breaches``,
+    one reason each), and enough requests for a p95.
 
-    ``summary`` holds the successful requests' latencies; ``errors`` counts failures by message. A master
-    of distributed workers sees no requests of its own (``on_master``): it says where the timings are.
+    ``summary`` holds the successful requests' response times (from the intended start under ``--rate``,
+    ``load`` then names the rate); ``errors`` counts failures by message. A master of distributed workers
+    sees no requests of its own (``on_master``): it says where the timings are.
     """
     checks: list[Check] = []
     warnings: list[QueryWarning] = []
     if summary is not None and budget_ms is not None and _over_budget(summary, budget_ms):
-        reason = f"p95 {summary.p95:.2f} ms > budget {budget_ms:g} ms under load ({users} users, n={summary.n})"
+        under = f"{load}, {users} connections" if load else f"{users} users"
+        reason = f"p95 {summary.p95:.2f} ms > budget {budget_ms:g} ms under load ({under}, n={summary.n})"
         checks.append(Check("p95_budget", "fail", reason))
+    checks += [Check("threshold", "fail", reason) for reason in breaches]
     total = (summary.n if summary is not None else 0) + failures
     rate = failures / total if total else 0.0
     if rate > max_failure_rate:

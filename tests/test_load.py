@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import DatabaseError, InputError
+from harness.load.histograms import decode, merged, percentile_ms
 from harness.load.results import LoadOptions, LoadResult
 from harness.load.runner import LOCUSTFILE, parse_duration, run_load, validate
 
@@ -77,15 +78,23 @@ def test_failures_are_counted_and_named_and_budgets_gate(fresh_dsn: str, tmp_pat
     assert "`divides_by_zero` ×" in markdown and "❌ FAIL" in markdown
 
 
-def test_two_processes_on_loopback(fresh_dsn: str, tmp_path: Path) -> None:
+def test_two_processes_on_loopback_merge_exactly(fresh_dsn: str, tmp_path: Path) -> None:
     queries = catalog(tmp_path / "queries", sleepy=SLEEPY)
     result = load(fresh_dsn, tmp_path, queries, processes=2, users=4)
-    files = list((result.directory / "samples").glob("samples-*.json"))
+    files = list((result.directory / "timings").glob("process-*.json"))
     assert len(files) == 2  # one per worker process, merged by the runner
-    per_file = [len(json.loads(f.read_text())["sleepy"]["ms"]) for f in files]
-    assert all(n > 0 for n in per_file)
-    assert result.queries[0].requests == sum(per_file)
-    assert result.queries[0].throughput_rps > 40  # 4 users x 20/s when concurrent
+    parts = [decode(json.loads(f.read_text())["queries"]["sleepy"]["response"]) for f in files]
+    assert all(p.get_total_count() > 0 for p in parts)
+    (sleepy,) = result.queries
+    assert sleepy.requests == sum(p.get_total_count() for p in parts)
+    assert sleepy.throughput_rps > 40  # 4 users x 20/s when concurrent
+    document = json.loads((result.directory / "load.json").read_text())
+    shares = [decode(p["histograms"]["sleepy"]) for p in document["processes"]]
+    assert sorted(h.get_total_count() for h in shares) == sorted(p.get_total_count() for p in parts)
+    # the merged p95 is the p95 of every value both processes recorded, to the histogram's precision
+    everything = merged(shares)
+    assert decode(document["queries"][0]["histograms"]["response"]).get_total_count() == sleepy.requests
+    assert sleepy.summary is not None and sleepy.summary.p95 == percentile_ms(everything, 95)
 
 
 def test_psycopg_imported_before_gevent_is_refused(fresh_dsn: str, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The report folder of a load run: load.json (everything, versioned), load.md (one table), load.png.
 
 Locust's own CSV/HTML (``locust_*.csv``, ``locust.html``) sit beside them as Locust's view; their
-latencies are rounded to ~2 significant digits, ours are exact (``perf_counter_ns``). The raw per-request
-timings stay in ``samples/`` so anyone can recompute every number.
+latencies are rounded to ~2 significant digits, ours are exact (``perf_counter_ns``, HDR histograms at
+µs resolution). load.json carries every histogram (merged per query, and per process), so anyone can
+recompute every percentile; ``timings/`` keeps each process's document (raw samples too with --samples).
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from harness.load.histograms import HIGHEST_US, LOWEST_US, PERCENTILE_METHOD, SIGNIFICANT_DIGITS
+from harness.load.recorder import LATE_MS
 from harness.load.results import LoadQueryResult, LoadResult
-from harness.load.samples import TOTAL, Timeline
+from harness.load.timeline import TOTAL, Timeline
 from harness.report.export import Exporter, export
 from harness.report.markdown import STATUS_MARK, markdown_heading
 from harness.report.plots import DPI, figure_png
-from harness.stats import PERCENTILE_METHOD
 
-LOAD_SCHEMA_VERSION = 1
+LOAD_SCHEMA_VERSION = 2  # 2: HDR histograms, response vs service time, open loop, thresholds
 MAX_QUERY_LINES = 10  # more queries than this: the figure shows the total only
 
 
@@ -32,6 +34,7 @@ def render_load_json(result: LoadResult) -> str:
 
 def load_document(result: LoadResult) -> dict[str, Any]:
     options = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(result.options).items()}
+    options["thresholds"] = [t.text for t in result.options.thresholds]
     return {
         "schema_version": LOAD_SCHEMA_VERSION,
         "kind": "load",
@@ -43,17 +46,31 @@ def load_document(result: LoadResult) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "status": result.status,
         "failed": result.failed,
+        "aborted": result.aborted,
         "percentile_method": PERCENTILE_METHOD,
-        "timing": "perf_counter_ns around execute + fetch of every row, per request, in every Locust process",
+        "timing": (
+            "perf_counter_ns around execute + fetch of every row, per request, in every Locust process; "
+            "response time from the intended start (open loop) or the send (closed loop), service time from "
+            f"the send, schedule lag = send - intended start; late: lag > {LATE_MS:g} ms"
+        ),
+        "histogram": {
+            "format": "HdrHistogram V2 compressed, base64",
+            "unit": "us",
+            "lowest": LOWEST_US,
+            "highest": HIGHEST_US,
+            "significant_digits": SIGNIFICANT_DIGITS,
+        },
         "options": options,
         "environment": dataclasses.asdict(result.environment) if result.environment else None,
         "duration_s": result.duration_s,
         "locust_exit_code": result.locust_exit_code,
+        "open_loop": result.open_loop.as_dict() if result.open_loop else None,
         "total": result.total.as_dict() if result.total else None,
         "queries": [q.as_dict() for q in result.queries],
+        "processes": [dataclasses.asdict(p) for p in result.processes],
         "timeline": _timeline_dict(result.timeline),
         "files": {
-            "samples": "samples/samples-<pid>-<n>.json (t: start epoch s, ms: latency; per query)",
+            "timings": "timings/process-<pid>-<n>.json (per query: HDR histograms; samples with --samples)",
             "locust": [
                 "locust_stats.csv",
                 "locust_stats_history.csv",
@@ -75,18 +92,39 @@ def render_load_markdown(result: LoadResult) -> str:
         if env
         else ""
     )
+    processes = f", {o.processes} Locust processes" if o.processes > 1 else ""
+    loop = (
+        f"open loop: {o.rate:g} req/s ({o.arrival} arrivals) on {o.users} connections"
+        if o.rate is not None
+        else f"{o.users} users, closed loop (no think time)"
+    )
     lines += [
-        f"{where}{o.users} users, {result.duration_s:.1f} s of requests"
-        f"{f', {o.processes} Locust processes' if o.processes > 1 else ''}; closed loop (no think time). "
+        f"{where}{loop}, {result.duration_s:.1f} s of requests{processes}. "
         f"Exact latencies (perf_counter_ns, execute + fetch), percentiles by {PERCENTILE_METHOD}; "
-        f"max failure rate {o.max_failure_rate:.1%}.",
+        f"max failure rate {o.max_failure_rate:.1%}."
+        + (" Response time runs from each request's intended start, service time from its send." if o.rate else ""),
+    ]
+    if result.aborted:
+        lines += ["", f"**Aborted early**: {result.aborted}."]
+    if result.open_loop is not None:
+        ol = result.open_loop
+        lines += [
+            "",
+            f"Schedule: target {ol.target_rps:g} req/s, achieved {ol.achieved_rps:.1f} req/s; "
+            f"{ol.intended} intended starts, {ol.sent} sent, {ol.late} late (lag > {LATE_MS:g} ms), "
+            f"{ol.dropped} dropped (over --latency-limit), {ol.unsent} unsent at the stop.",
+        ]
+    lines += [
         "",
-        "| query | weight | req/s | requests | failures | p50 ms | p95 ms [95% CI] | p99 ms | budget ms | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| query | weight | req/s | requests | failures | p50 ms | p95 ms [95% CI] | p99 ms | p99.9 ms "
+        "| service p95 ms | lag p95 ms | budget ms | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines += [_row(q) for q in result.queries]
     if result.total is not None:
         lines.append(_row(result.total, bold=True))
+    if o.thresholds:
+        lines += ["", "Thresholds: " + ", ".join(f"`{t.text}`" for t in o.thresholds) + "."]
     notes = [(q.name, reason) for q in result.queries for reason in q.reasons]
     if notes:
         lines += ["", "**Failures and warnings**", ""]
@@ -109,10 +147,13 @@ def _row(q: LoadQueryResult, bold: bool = False) -> str:
         str(q.weight),
         f"{q.throughput_rps:.1f}",
         str(q.requests),
-        f"{q.failures} ({q.failure_rate:.1%})" if q.failures else "0",
+        f"{q.failures + q.dropped} ({q.failure_rate:.1%})" if q.failures or q.dropped else "0",
         f"{s.p50:.2f}" if s else "–",
         f"{s.p95:.2f} {s.p95_ci_text()}" if s else "–",
         f"{s.p99:.2f}" if s else "–",
+        f"{q.percentiles_ms['p99.9']:.2f}" if q.percentiles_ms else "–",
+        f"{q.service.p95:.2f}" if q.service else "–",
+        f"{q.lag.p95:.2f}" if q.lag else "–",
         f"{q.budget_ms:g}" if q.budget_ms is not None else "–",
         STATUS_MARK[q.status],
     ]
@@ -145,7 +186,7 @@ def timeline_png(timeline: Timeline, title: str) -> bytes:
     throughput.set_title(f"harness load {title}: throughput and p95 latency per {timeline.bin_s:g} s")
     throughput.legend(fontsize=7, loc="lower right", ncols=2)
     throughput.grid(alpha=0.3)
-    latency.set_ylabel("p95 latency (ms)")
+    latency.set_ylabel("p95 response time (ms)")
     latency.set_xlabel("seconds since the first request")
     latency.grid(alpha=0.3)
     return figure_png(fig)
