@@ -34,6 +34,10 @@ from harness.compare import (
 from harness.config import load_tier
 from harness.errors import InputError
 from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION, DEFAULT_MAX_WORK_REGRESSION
+from harness.grow import GrowOptions, GrowProgress, parse_target_rows
+from harness.grow import grow as grow_tiers
+from harness.grow import validate as validate_grow
+from harness.growth_analysis import GrowResult
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
 from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
@@ -140,6 +144,44 @@ def run(
     selected_catalog(options)  # bad input is reported before a server starts
     with _database(dsn, pg_bin, read_role) as (target, label, access):
         return run_options(target, options, progress, label, access=access)
+
+
+def grow(
+    *,
+    tiers: str | Sequence[str] = ("test", "dev"),
+    strategy: str | None = None,
+    target_rows: str | tuple[str, float] | None = None,
+    target_tier: str | None = None,
+    seed: int = 42,
+    queries_dir: Path | None = None,
+    only: Sequence[str] = (),
+    iterations: int = DEFAULT_ITERATIONS,
+    warmup: int = DEFAULT_WARMUP,
+    budget_ms: float | None = None,
+    force: bool = False,
+    reports_dir: Path | None = None,
+    run_id: str | None = None,
+    read_role: str | None = None,
+    dsn: str | None = None,
+    pg_bin: str | None = None,
+    progress: GrowProgress | None = None,
+) -> GrowResult:
+    """Measure the catalog at each of ``tiers`` (``"test,dev,demo"`` or a list), fit each query's cost against
+    its driving table's rows and forecast where p95 crosses its budget (``harness grow``); ``target_rows``
+    (``"TABLE=N"``) or ``target_tier`` is the size a crossing below fails. Reports go to ``reports_dir``/<id>/."""
+    names = [n.strip() for n in tiers.split(",")] if isinstance(tiers, str) else list(tiers)
+    measured = RunOptions(strategy=strategy, seed=seed, queries_dir=queries_dir, only=tuple(only), budget_ms=budget_ms,
+                          measure=MeasureOptions(iterations=iterations, warmup=warmup), force=force,
+                          reports_dir=reports_dir, run_id=run_id)  # fmt: skip
+    options = GrowOptions(
+        tiers=tuple(n for n in names if n),
+        target_rows=parse_target_rows(target_rows) if isinstance(target_rows, str) else target_rows,
+        target_tier=target_tier,
+        run=measured,
+    )
+    validate_grow(options)  # bad input is reported before a server starts
+    with _database(dsn, pg_bin, read_role) as (target, label, access):
+        return grow_tiers(target, options, progress, label, access=access)
 
 
 def load(

@@ -743,6 +743,98 @@ def compare_command(
     return result.exit_code
 
 
+@cli.command("grow")
+@click.option(
+    "--tiers", default="test,dev", show_default=True, help="Tiers to measure, smallest first (names or files)."
+)
+@click.option("--strategy", help="Index strategy at every tier (default: the seeded one; baseline when seeding).")
+@click.option(
+    "--target-rows", metavar="TABLE=N", help="Fail a query forecast to cross its budget below N rows of TABLE."
+)
+@click.option("--target-tier", metavar="TIER", help="Fail a query forecast to cross its budget below this tier's size.")
+@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
+@click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
+@click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
+@click.option(
+    "--iterations", default=30, show_default=True, type=click.IntRange(min=2), help="Timed runs per query and tier."
+)
+@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
+@click.option(
+    "--budget",
+    "budget_ms",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET_MS),
+    help="p95 budget in ms for every query.",
+)
+@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
+@click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/grow-<id>/.")
+@click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
+@read_role_option
+@database_options
+def grow_command(
+    tiers: str,
+    strategy: str | None,
+    target_rows: str | None,
+    target_tier: str | None,
+    seed_value: int,
+    queries_dir: Path | None,
+    only: tuple[str, ...],
+    iterations: int,
+    warmup: int,
+    budget_ms: float | None,
+    force: bool,
+    reports_dir: Path | None,
+    run_id: str | None,
+    read_role: str | None,
+    session: Session,
+) -> int:
+    """Measure every query at each tier, fit p95 and buffers against rows per plan regime, forecast where p95
+    crosses its budget (extrapolated), and fail on a crossing below --target-rows / --target-tier."""
+    from harness import api, paths
+    from harness.grow import GrowProgress
+    from harness.workload import run_id as new_run_id
+
+    reports_dir = reports_dir or paths.reports_dir()
+    run_id = new_run_id(run_id, prefix="grow-")
+    display = _RunDisplay()
+    try:
+        result = api.grow(
+            tiers=tiers,
+            strategy=strategy,
+            target_rows=target_rows,
+            target_tier=target_tier,
+            seed=seed_value,
+            queries_dir=queries_dir,
+            only=only,
+            iterations=iterations,
+            warmup=warmup,
+            budget_ms=budget_ms,
+            force=force,
+            reports_dir=reports_dir,
+            run_id=run_id,
+            read_role=read_role,
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
+            progress=GrowProgress(
+                tier_started=lambda i, n, name: err.print(f"tier {i + 1}/{n}: {name}", markup=False),
+                run=display.progress(),
+            ),
+        )
+    finally:
+        display.close()
+        if (reports_dir / run_id).is_dir():
+            err.print(f"reports: {reports_dir / run_id}")
+    from harness.report.grow import render_grow_text
+
+    out.print(render_grow_text(result), markup=False)
+    if result.failed:
+        for text in (text for q in result.failed for text in q.failures):
+            out.print(f"FAIL: {text}", markup=False)
+        return 1
+    gate = f"target {result.target.label}" if result.target else "no target given"
+    out.print(f"PASS: {len(result.queries)} queries ({gate})")
+    return 0
+
+
 @cli.command("import-benchmark")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--out", "destination", type=click.Path(path_type=Path), help="Run folder (default reports/<name>).")

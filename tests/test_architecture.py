@@ -141,6 +141,7 @@ LIBRARY_CALLS = {
     "run": "run",
     "compare": "compare",
     "load": "load",
+    "grow": "grow",
 }
 # Options that only concern the terminal, not the library call (none today beyond --help / --debug).
 CLI_ONLY = {"help", "debug"}
