@@ -15,7 +15,17 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from harness.growth import Forecast, Growth, Point, PowerFit, fit_power, split_regimes
+from harness.growth import (
+    ClassFit,
+    Forecast,
+    ForecastFit,
+    Growth,
+    Point,
+    PowerFit,
+    fit_forecast_model,
+    fit_power,
+    split_regimes,
+)
 from harness.plans import plan_diff, plan_shape, shape_fingerprint
 from harness.results import QueryResult, RunResult
 from harness.stats import PERCENTILE_METHOD, percentile_log_se
@@ -75,12 +85,14 @@ class PlanFlip:
 
 @dataclass(frozen=True)
 class RegimeFit:
-    """The fits of one plan regime (None when it has fewer than two sizes)."""
+    """The fits of one plan regime (None when it has fewer than two sizes): the log-log exponents of p95 and
+    of shared buffers per call, and the model the p95 forecast extrapolates."""
 
     plan: str
     tiers: tuple[str, ...]
     p95: PowerFit | None
     shared_buffers: PowerFit | None
+    forecast_model: ForecastFit | None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +100,7 @@ class RegimeFit:
             "tiers": list(self.tiers),
             "p95_ms": self.p95.as_dict() if self.p95 else None,
             "shared_buffers_per_call": self.shared_buffers.as_dict() if self.shared_buffers else None,
+            "forecast_model": self.forecast_model.as_dict() if self.forecast_model else None,
         }
 
 
@@ -222,7 +235,7 @@ def _query_growth(name: str, runs: Sequence[RunResult], largest: RunResult, targ
     timed = [(rows, p, q) for (rows, p), (_, q) in zip(points, measured, strict=True) if p.p95 is not None]
     flips = tuple(_flips(timed))
     regimes = tuple(_regime_fits(timed))
-    fit = regimes[-1].p95 if regimes else None
+    fit = regimes[-1].forecast_model if regimes else None
     forecast = fit.forecast(budget) if fit else None
     target_rows = target.rows.get(table) if target and table else None
     at_target = None
@@ -270,7 +283,8 @@ def _regime_fits(timed: Sequence[tuple[float, TierPoint, QueryResult]]) -> list[
     for regime in split_regimes(p95, [p.plan for _, p, _ in timed]):
         tiers = tuple(point.label for point in regime.points)
         work = [Point(rows, p.shared_blks_per_call or 0.0, 0.0, p.tier) for rows, p, _ in timed if p.tier in tiers]
-        fits.append(RegimeFit(regime.plan, tiers, fit_power(regime.points), fit_power(work)))
+        fits.append(RegimeFit(regime.plan, tiers, fit_power(regime.points), fit_power(work),
+                              fit_forecast_model(regime.points)))  # fmt: skip
     return fits
 
 
@@ -303,6 +317,9 @@ def _judge(
         if fit is not None and fit.growth is Growth.FASTER_THAN_LINEAR:
             reasons.append((Flag.FASTER_THAN_LINEAR, f"{name}: {label} grows faster than linear: exponent "
                             f"{fit.exponent:.2f} [{fit.exponent_low:.2f}, {fit.exponent_high:.2f}]"))  # fmt: skip
+    model = current.forecast_model if current else None
+    if model is not None and isinstance(model.chosen, ClassFit) and model.chosen.exponent > 1.0:
+        reasons.append((Flag.FASTER_THAN_LINEAR, f"{name}: p95 fits {model.describe()} best"))
     reasons += [(Flag.PLAN_FLIP, f"{name}: {flip}") for flip in flips]
     if forecast is None or forecast.rows is None:
         why = "fewer than two sizes in the current plan regime" if forecast is None else "p95 does not grow"

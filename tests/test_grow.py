@@ -12,7 +12,7 @@ from conftest import run_harness
 
 from harness.errors import InputError
 from harness.grow import GrowOptions, parse_target_rows, validate
-from harness.growth import Crossing, Growth, Point, fit_power, split_regimes
+from harness.growth import ClassFit, Crossing, Growth, Point, PowerFit, fit_forecast_model, fit_power, split_regimes
 
 ROWS = np.array([1e2, 1e3, 1e4, 1e5, 1e6])
 
@@ -107,6 +107,28 @@ def test_a_flat_or_already_exceeded_cost_is_said_so() -> None:
     assert forecast.state is Crossing.NOT_GROWING and forecast.rows is None and not forecast.below(1e12)
     over = shrinking.forecast(1.0)
     assert over.state is Crossing.ALREADY_OVER and over.below(1e3)
+
+
+def test_a_fixed_cost_plus_linear_growth_is_forecast_by_its_class_not_by_the_flattened_power_law() -> None:
+    rng = np.random.default_rng(13)
+    budget, trials, covered, chosen_linear = 50.0, 200, 0, 0
+    truth = (budget - 2.0) / 1e-4  # 2 ms per execution + 0.1 ms per 1,000 rows reaches 50 ms at 480k rows
+    for _ in range(trials):
+        values = (2.0 + 1e-4 * ROWS[:4]) * np.exp(rng.normal(0.0, 0.05, 4))  # measured up to 100k rows only
+        points = [Point(float(r), float(v), 0.05) for r, v in zip(ROWS[:4], values, strict=True)]
+        model = fit_forecast_model(points)
+        assert model is not None
+        chosen_linear += isinstance(model.chosen, ClassFit) and model.chosen.exponent == 1.0
+        forecast = model.forecast(budget)
+        covered += (forecast.rows_low or 0.0) <= truth <= (forecast.rows_high or math.inf)
+    assert chosen_linear / trials >= 0.9 and covered / trials >= 0.95
+    power = fit_power(points)
+    assert power is not None and power.forecast(budget).rows > 3 * truth  # what a power law alone would say
+
+
+def test_two_sizes_leave_only_the_power_law_to_forecast_with() -> None:
+    model = fit_forecast_model([Point(100, 1.0, 0.1), Point(1000, 10.0, 0.1)])
+    assert model is not None and isinstance(model.chosen, PowerFit) and len(model.plausible) == 1
 
 
 # -- input -----------------------------------------------------------------------------------------

@@ -28,8 +28,9 @@ def render_grow_markdown(result: GrowResult) -> str:
     lines += [f"Tiers measured: {tiers or 'none'}. Target: {target}.", "", f"Method: {METHOD}", ""]
     lines += [
         "| query | size axis | p95 by tier (ms) | p95 exponent [95% CI] | buffers exponent [95% CI] | "
-        "budget ms | forecast crossing, rows (extrapolated) [95% CI] | p95 at target (extrapolated) | flags |",
-        "|---|---|---|---|---|---:|---|---|---|",
+        "forecast model | budget ms | forecast crossing, rows (extrapolated) [95% CI] | p95 at target "
+        "(extrapolated) | flags |",
+        "|---|---|---|---|---|---|---:|---|---|---|",
     ]
     lines += [_row(q) for q in result.queries]
     failures = [text for q in result.queries for text in q.failures]
@@ -52,7 +53,8 @@ def _row(q: QueryGrowth) -> str:
         at_target = f"{format_ms(value)} [{format_ms(low)}, {format_ms(high)}]"
     flags = ", ".join(str(f) for f in q.flags) or "–"
     return (
-        f"| `{q.name}` | {md_cell(q.table or '–')} | {md_cell(by_tier)} | {p95} | {buffers} | {q.budget_ms:g} | "
+        f"| `{q.name}` | {md_cell(q.table or '–')} | {md_cell(by_tier)} | {p95} | {buffers} | {model_text(q)} | "
+        f"{q.budget_ms:g} | "
         f"{forecast_text(q.forecast)} | {at_target} | {md_cell(flags)} |"
     )
 
@@ -61,6 +63,11 @@ def exponent_text(fit: PowerFit | None) -> str:
     if fit is None:
         return "–"
     return f"{fit.exponent:.2f} [{fit.exponent_low:.2f}, {fit.exponent_high:.2f}]"
+
+
+def model_text(q: QueryGrowth) -> str:
+    model = q.current.forecast_model if q.current else None
+    return model.describe() if model else "–"
 
 
 def forecast_text(forecast: Forecast | None) -> str:
@@ -89,7 +96,7 @@ def render_grow_text(result: GrowResult) -> str:
         lines.append(f"{q.name}: p95 ms by tier {by_tier or '–'} (rows of {q.table or '–'})")
         p95, buffers = (current.p95, current.shared_buffers) if current else (None, None)
         lines.append(f"  exponent p95 {exponent_text(p95)}, buffers {exponent_text(buffers)}; budget {q.budget_ms:g} "
-                     f"ms, forecast crossing (extrapolated): {forecast_text(q.forecast)}")  # fmt: skip
+                     f"ms, forecast by {model_text(q)} (extrapolated): {forecast_text(q.forecast)}")  # fmt: skip
         lines += [f"  {flag}: {text}" for flag, text in q.reasons if flag not in FAILING]
     return "\n".join(lines)
 

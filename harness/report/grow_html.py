@@ -92,7 +92,7 @@ def growth_png(q: QueryGrowth) -> bytes:
         if flip.before_tier in by_tier and flip.tier in by_tier:
             x = math.sqrt(by_tier[flip.before_tier] * by_tier[flip.tier])
             ax.axvline(x, color=FLIP_COLOR, linestyle=":", linewidth=1.2, label="plan flip")
-    fit = q.current.p95 if q.current else None
+    fit = q.current.forecast_model if q.current else None
     right = max(by_tier.values())
     if fit is not None:
         ends = [right * EXTRAPOLATION_SPAN]
@@ -103,8 +103,7 @@ def growth_png(q: QueryGrowth) -> bytes:
         stop = max(ends)
         inside = _log_space(fit.min_rows, fit.max_rows)
         beyond = _log_space(fit.max_rows, stop)
-        ax.plot(inside, [fit.predict(x) for x in inside], color="#37474f", linewidth=1, label=f"fit, exponent "
-                f"{fit.exponent:.2f}")  # fmt: skip
+        ax.plot(inside, [fit.predict(x) for x in inside], color="#37474f", linewidth=1, label=f"fit {fit.describe()}")
         ax.plot(beyond, [fit.predict(x) for x in beyond], color="#37474f", linewidth=1.2, linestyle="--",
                 label="extrapolated")  # fmt: skip
         bands = [fit.band(x) for x in beyond]
