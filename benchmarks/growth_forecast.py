@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import harness
-from harness.grow import GrowProgress
+from harness.grow import GrowOptions, GrowProgress, resolve_target
 from harness.growth_analysis import Flag, QueryGrowth, Target, analyse, row_counts
+from harness.report.grow import forecast_text, model_text
 from harness.results import RunResult
 
 
@@ -46,6 +47,7 @@ def main() -> int:
     if args.saved:
         grown = json.loads((args.saved / "grow.json").read_text())
         runs = [RunResult.from_dict(json.loads((args.saved / t["run"]).read_text())) for t in grown["tiers"]]
+        print_flags(analyse(runs, resolve_target(GrowOptions(target_tier=args.target_tier), runs)))
         print_check(runs[:-1], runs[-1])
         return 0
     started = time.perf_counter()
@@ -53,11 +55,7 @@ def main() -> int:
                           iterations=args.iterations, reports_dir=args.reports_dir, dsn=args.dsn,
                           progress=GrowProgress(tier_started=_say_tier))  # fmt: skip
     print(f"grow over {args.tiers} in {time.perf_counter() - started:.0f} s: {result.status}")
-    for q in result.queries:
-        flags = ", ".join(str(f) for f in q.flags) or "none"
-        print(f"  {q.name:26} flags: {flags}")
-        for text in q.failures:
-            print(f"      {text}")
+    print_flags(result.queries)
     if args.check_tier:
         checked = harness.run(tier=args.check_tier, strategy=args.strategy, iterations=args.iterations,
                               dsn=args.dsn, allow_few_samples=True)  # fmt: skip
@@ -66,6 +64,14 @@ def main() -> int:
         fitted, measured = result.runs[:-1], result.runs[-1]
     print_check(fitted, measured)
     return 0
+
+
+def print_flags(queries: Sequence[QueryGrowth]) -> None:
+    for q in queries:
+        flags = ", ".join(str(f) for f in q.flags) or "none"
+        print(f"  {q.name:26} flags: {flags}; forecast by {model_text(q)}: {forecast_text(q.forecast)}")
+        for text in q.failures:
+            print(f"      {text}")
 
 
 def _say_tier(index: int, total: int, tier: str) -> None:
