@@ -13,6 +13,7 @@ subclasses carrying the exit code the CLI would use.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -65,8 +66,12 @@ def seed(
     dsn: str | None = None,
     pg_bin: str | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    on_phase: Callable[[str, float], None] | None = None,
 ) -> Manifest | VerifyResult:
-    """Seed ``tier`` deterministically (the manifest), or with ``verify`` recompute its checksum instead."""
+    """Seed ``tier`` deterministically (the manifest), or with ``verify`` recompute its checksum instead.
+
+    ``on_phase(name, seconds)`` hears the phases around the seed itself (``SEED_PHASES``: the database made
+    ready, the seed, the release), which the manifest's own durations do not cover."""
     if verify:
         with _database(dsn, pg_bin) as (target, _, _):
             result = verify_seed(target)
@@ -78,8 +83,19 @@ def seed(
         return result
     chosen = load_tier(tier)
     load_strategy(strategy)
+    phase = on_phase or (lambda name, seconds: None)
+    started = time.perf_counter()
     with _database(dsn, pg_bin) as (target, _, _):
-        return seed_data(target, chosen, seed, strategy, force=force, on_progress=on_progress)
+        phase(SEED_PHASES[0], time.perf_counter() - started)
+        started = time.perf_counter()
+        manifest = seed_data(target, chosen, seed, strategy, force=force, on_progress=on_progress)
+        phase(SEED_PHASES[1], time.perf_counter() - started)
+        started = time.perf_counter()
+    phase(SEED_PHASES[2], time.perf_counter() - started)
+    return manifest
+
+
+SEED_PHASES = ("database ready", "seed", "release")  # server start (if needed) · the seed and its commit · stop
 
 
 def check(

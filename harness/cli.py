@@ -191,8 +191,11 @@ def db_destroy(yes: bool) -> int:
 @click.option("--strategy", default="baseline", show_default=True, help="Index strategy to build.")
 @click.option("--force", is_flag=True, help="Write even into a database holding tables harness did not create.")
 @click.option("--verify", is_flag=True, help="Only recompute the checksum of the seeded data and compare.")
+@click.option("--verbose", is_flag=True, help="Print where the time went, phase by phase.")
 @database_options
-def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
+def seed_command(
+    tier: str, seed_value: int, strategy: str, force: bool, verify: bool, verbose: bool, session: Session
+) -> int:
     """Seed a tier deterministically (replacing the harness's tables atomically)."""
     from harness import api
     from harness.config import load_tier
@@ -207,10 +210,12 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
         return 0 if result.intact else 1
     load_tier(tier)  # bad names and files are reported before the progress display starts
     load_strategy(strategy)
+    phases: dict[str, float] = {}
     with _table_progress() as on_progress:
-        manifest = api.seed(
-            tier=tier, seed=seed_value, strategy=strategy, force=force, on_progress=on_progress, **where
-        )
+        manifest = api.seed(tier=tier, seed=seed_value, strategy=strategy, force=force, on_progress=on_progress,
+                            on_phase=phases.__setitem__, **where)  # fmt: skip
+    if verbose:
+        _print_seed_phases(phases, manifest.durations_s)
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
@@ -218,6 +223,25 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
         f"checksum {manifest.checksum[:16]}"
     )
     return 0
+
+
+def _print_seed_phases(phases: dict[str, float], inside: dict[str, float]) -> None:
+    """The phases of `harness seed` on stderr: the server's start and stop around the seed, and inside it the
+    manifest's own durations, what they leave out before them, and the commit after them."""
+    from harness.api import SEED_PHASES
+
+    ready, seed, release = (phases.get(name, 0.0) for name in SEED_PHASES)
+    listed = {name: value for name, value in inside.items() if name != "total"}
+    rows = [
+        ("database ready (server start if needed)", ready),
+        ("seed", seed),
+        ("  connect, lock, drop, schema, checksum", inside.get("total", 0.0) - sum(listed.values())),
+        *((f"  {name.replace('_', ' ')}", value) for name, value in listed.items()),
+        ("  manifest and commit", seed - inside.get("total", 0.0)),
+        ("release (server stop if started)", release),
+    ]
+    for name, value in rows:
+        err.print(f"{name:42} {value:8.3f} s", markup=False)
 
 
 @cli.group("indexes")

