@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from conftest import REPO, run_harness
 
+import harness
 from harness.errors import InputError
 from harness.grow import GrowOptions, parse_target_rows, validate
 from harness.growth import ClassFit, Crossing, Growth, Point, PowerFit, fit_forecast_model, fit_power, split_regimes
+from harness.growth_analysis import Flag
 
 ROWS = np.array([1e2, 1e3, 1e4, 1e5, 1e6])
 
@@ -217,3 +219,14 @@ def test_grow_forecasts_a_crossing_below_the_target_and_exits_1_naming_it(tmp_pa
     assert not any(f in queries["small"]["flags"] for f in ("crosses before target", "over budget"))
     assert "| `growing` |" in (report / "grow.md").read_text()
     assert "data:image/png;base64," in (report / "grow.html").read_text()
+
+
+def test_a_plan_flip_between_real_tiers_splits_the_regimes_and_names_the_change(fresh_dsn: str) -> None:
+    # course_funnel reads user_progress by a seq scan at the test tier and through its course index at dev
+    result = harness.grow(tiers="test,dev", only=["course_funnel"], iterations=5, warmup=1, dsn=fresh_dsn)
+    (growth,) = result.queries
+    assert result.complete and [tier for (tier,) in (r.tiers for r in growth.regimes)] == ["test", "dev"]
+    (flip,) = growth.flips
+    assert (flip.before_tier, flip.tier) == ("test", "dev") and flip.changes
+    assert any("Seq Scan on user_progress" in change for change in flip.changes), flip.changes
+    assert {Flag.PLAN_FLIP, Flag.NO_FORECAST} <= set(growth.flags) and growth.forecast is None
