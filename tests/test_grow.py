@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_harness
+from conftest import REPO, TEST_HOME, run_harness, wait_for
 
 import harness
 from harness.errors import InputError
@@ -230,3 +234,27 @@ def test_a_plan_flip_between_real_tiers_splits_the_regimes_and_names_the_change(
     assert (flip.before_tier, flip.tier) == ("test", "dev") and flip.changes
     assert any("Seq Scan on user_progress" in change for change in flip.changes), flip.changes
     assert {Flag.PLAN_FLIP, Flag.NO_FORECAST} <= set(growth.flags) and growth.forecast is None
+
+
+def test_sigint_mid_grow_exits_130_and_keeps_the_tiers_measured(tmp_path: Path, fresh_dsn: str) -> None:
+    catalog = tmp_path / "queries"
+    catalog.mkdir()
+    for i in range(2):  # 2 x 20 x 50 ms at each tier: time enough to be interrupted in the second
+        (catalog / f"q{i}.sql").write_text(SMALL.replace("SELECT count(*)", "SELECT pg_sleep(0.05), count(*)"))
+    reports = tmp_path / "r"
+    command = [sys.executable, "-m", "harness", "grow", "--tiers", f"test,{_tier_ten_times_test(tmp_path)}",
+               "--queries", str(catalog), "--iterations", "20", "--warmup", "1", "--reports-dir", str(reports),
+               "--run-id", "g", "--dsn", fresh_dsn]  # fmt: skip
+    env = {**os.environ, "HARNESS_HOME": str(TEST_HOME)}
+    proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (reports / "g" / "grow.json").is_file(), timeout=120)  # the first tier is measured
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    grown = json.loads((reports / "g" / "grow.json").read_text())
+    assert grown["complete"] is False and "interrupted" in grown["incomplete_reason"]
+    assert [t["tier"] for t in grown["tiers"]] == ["test"] and (reports / "g" / "grow.html").is_file()
