@@ -108,7 +108,8 @@ def resolve_target(options: GrowOptions, runs: Sequence[RunResult]) -> Target | 
         return Target({table: rows}, f"{table}={rows:,.0f}", table)
     if options.target_tier:
         tier = load_tier(options.target_tier)
-        return Target(tier_rows(tier, runs), f"tier {tier.name} (tables it does not declare: estimated)")
+        rows = tier_rows(tier, runs)
+        return Target(rows, f"tier {tier.name}", estimated=tuple(t for t in rows if t not in declared_rows(tier)))
     return None
 
 

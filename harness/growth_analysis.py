@@ -60,6 +60,10 @@ class Target:
     rows: Mapping[str, float]
     label: str
     table: str | None = None
+    estimated: tuple[str, ...] = ()  # tables whose target rows are an estimate (a tier file does not state them)
+
+    def describe(self) -> str:
+        return self.label + (f" (estimated: {', '.join(self.estimated)} rows)" if self.estimated else "")
 
 
 @dataclass(frozen=True)
@@ -315,10 +319,11 @@ def _judge(
         reasons.append((Flag.OVER_BUDGET, f"{name}: measured p95 {point.p95:,.2f} ms > budget {budget:g} ms at "
                         f"tier {point.tier} ({rows:,.0f} {table} rows)"))  # fmt: skip
     elif forecast is not None and target and target_rows and forecast.below(target_rows):
+        where = f"{target.label}, estimated" if table in target.estimated else target.label
         reasons.append((Flag.CROSSES_BEFORE_TARGET,
             f"{name}: forecast (extrapolated) p95 reaches budget {budget:g} ms at {_rows_text(forecast.rows)} "
             f"{table} rows [{forecast.confidence:.0%} CI {_rows_text(forecast.rows_low)}, "
-            f"{_rows_text(forecast.rows_high)}], below the target {target_rows:,.0f} ({target.label})"))  # fmt: skip
+            f"{_rows_text(forecast.rows_high)}], below the target {target_rows:,.0f} ({where})"))  # fmt: skip
     current = regimes[-1] if regimes else None
     for label, fit in (("p95", current.p95 if current else None),
                        ("shared buffers", current.shared_buffers if current else None)):  # fmt: skip
@@ -327,7 +332,7 @@ def _judge(
                             f"{fit.exponent:.2f} [{fit.exponent_low:.2f}, {fit.exponent_high:.2f}]"))  # fmt: skip
     model = current.forecast_model if current else None
     if model is not None and isinstance(model.chosen, ClassFit) and model.chosen.exponent > 1.0:
-        reasons.append((Flag.FASTER_THAN_LINEAR, f"{name}: p95 fits {model.describe()} best"))
+        reasons.append((Flag.FASTER_THAN_LINEAR, f"{name}: p95 is extrapolated as {model.describe()}"))
     reasons += [(Flag.PLAN_FLIP, f"{name}: {flip}") for flip in flips]
     if forecast is None or forecast.rows is None:
         why = "fewer than two sizes in the current plan regime" if forecast is None else "p95 does not grow"

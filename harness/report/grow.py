@@ -24,7 +24,7 @@ def render_grow_markdown(result: GrowResult) -> str:
     tiers = ", ".join(
         f"{r.environment.tier} ({sum(r.environment.row_counts.values()):,} rows)" for r in result.runs if r.environment
     )
-    target = result.target.label if result.target else "none (no gate: pass --target-rows or --target-tier)"
+    target = target_text(result)
     lines += [f"Tiers measured: {tiers or 'none'}. Target: {target}.", "", f"Method: {METHOD}", ""]
     lines += [
         "| query | size axis | p95 by tier (ms) | p95 exponent [95% CI] | buffers exponent [95% CI] | "
@@ -65,6 +65,10 @@ def exponent_text(fit: PowerFit | None) -> str:
     return f"{fit.exponent:.2f} [{fit.exponent_low:.2f}, {fit.exponent_high:.2f}]"
 
 
+def target_text(result: GrowResult) -> str:
+    return result.target.describe() if result.target else "none (no gate: pass --target-rows or --target-tier)"
+
+
 def model_text(q: QueryGrowth) -> str:
     model = q.current.forecast_model if q.current else None
     return model.describe() if model else "–"
@@ -89,7 +93,7 @@ def rows_text(rows: float | None) -> str:
 
 def render_grow_text(result: GrowResult) -> str:
     """The terminal summary: one block per query, numbers first, the extrapolation said as such."""
-    lines = [f"grow {result.grow_id} ({result.status}); target: {result.target.label if result.target else 'none'}"]
+    lines = [f"grow {result.grow_id} ({result.status}); target: {target_text(result)}"]
     for q in result.queries:
         by_tier = ", ".join(f"{p.tier} {format_ms(p.p95)}" for _, p in q.points if p.p95 is not None)
         current = q.current

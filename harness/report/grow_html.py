@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from harness.growth import MAX_ROWS
 from harness.growth_analysis import FAILING, METHOD, GrowResult, QueryGrowth, TierPoint
-from harness.report.grow import forecast_text
+from harness.report.grow import forecast_text, target_text
 from harness.report.page import html_page, img
 from harness.report.plots import BUDGET_COLOR, DPI, P95_COLOR, figure_png, format_ms, style_axes
 
@@ -30,7 +30,7 @@ img{max-width:100%;height:auto;display:block;margin:6px 0}
 
 
 def render_grow_html(result: GrowResult) -> str:
-    target = result.target.label if result.target else "none"
+    target = target_text(result)
     head = (
         f"<h1>harness grow {escape(result.grow_id)}: {escape(result.status.upper())}</h1>"
         f"<p class='small'>target: {escape(target)}; {escape(METHOD)}</p>"
