@@ -30,7 +30,7 @@ from harness.growth import (
 )
 from harness.plans import plan_diff, plan_shape, shape_fingerprint
 from harness.results import QueryResult, RunResult
-from harness.stats import PERCENTILE_METHOD, percentile_log_se
+from harness.stats import PERCENTILE_METHOD, percentile_log_se, quantile_interval
 
 GROW_SCHEMA_VERSION = 1
 # Tiers are measured minutes apart, and runs minutes apart share no noise: on the shared 2-core development
@@ -74,6 +74,7 @@ class TierPoint:
     table_rows: Mapping[str, int]
     n: int
     p50: float | None
+    p50_ci: tuple[float | None, float | None]  # distribution-free, from order statistics (harness.stats)
     p95: float | None
     p95_ci: tuple[float | None, float | None]
     p95_log_se: float
@@ -268,6 +269,7 @@ def _tier_point(run: RunResult, q: QueryResult) -> TierPoint:
         table_rows={t: n for t, n in row_counts(run).items() if t in read},
         n=s.n if s else 0,
         p50=s.p50 if s else None,
+        p50_ci=quantile_interval(m.samples_ms, 0.5) if m.samples_ms else (None, None),
         p95=s.p95 if s else None,
         p95_ci=(s.p95_ci_low, s.p95_ci_high) if s else (None, None),
         p95_log_se=math.hypot(percentile_log_se(m.samples_ms), RUN_TO_RUN_LOG_SE) if m.samples_ms else 0.0,

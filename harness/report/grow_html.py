@@ -48,23 +48,26 @@ def _section(q: QueryGrowth) -> str:
         f"<section class='query'><h2>{escape(q.name)}</h2>"
         f"<p class='small'>size axis: {escape(q.table or 'none')}; budget {q.budget_ms:g} ms; forecast "
         f"(extrapolated): {escape(forecast_text(q.forecast))}</p>{figure}"
-        "<table><tr><th>tier</th><th>rows</th><th>p50 ms</th><th>p95 ms [95% CI]</th><th>buffers/call</th>"
+        "<table><tr><th>tier</th><th>rows</th><th>p50 ms [95% CI]</th><th>p95 ms [95% CI]</th><th>buffers/call</th>"
         f"<th>temp/call</th><th>plan</th></tr>{rows}</table><ul>{reasons}</ul></section>"
     )
 
 
 def _point_row(rows: float, p: TierPoint) -> str:
-    low, high = p.p95_ci
-    ci = f"[{format_ms(low) if low else 'unbounded'}, {format_ms(high) if high else 'unbounded'}]"
-
-    def number(value: float | None, fmt: str = "{:,.1f}") -> str:
-        return fmt.format(value) if value is not None else "–"
-
+    work = [f"{v:,.1f}" if v is not None else "–" for v in (p.shared_blks_per_call, p.temp_blks_per_call)]
     return (
-        f"<tr><td>{escape(p.tier)}</td><td class='num'>{rows:,.0f}</td><td class='num'>{number(p.p50)}</td>"
-        f"<td class='num'>{number(p.p95)} {ci}</td><td class='num'>{number(p.shared_blks_per_call)}</td>"
-        f"<td class='num'>{number(p.temp_blks_per_call)}</td><td><code>{escape(p.plan)}</code></td></tr>"
+        f"<tr><td>{escape(p.tier)}</td><td class='num'>{rows:,.0f}</td><td class='num'>{_ms(p.p50, p.p50_ci)}</td>"
+        f"<td class='num'>{_ms(p.p95, p.p95_ci)}</td><td class='num'>{work[0]}</td><td class='num'>{work[1]}</td>"
+        f"<td><code>{escape(p.plan)}</code></td></tr>"
     )
+
+
+def _ms(value: float | None, ci: tuple[float | None, float | None]) -> str:
+    """ "12.3 [11.9, 13.0]" in ms, "unbounded" for a side too few samples cannot bound."""
+    if value is None:
+        return "–"
+    low, high = (format_ms(v) if v is not None else "unbounded" for v in ci)
+    return f"{format_ms(value)} [{low}, {high}]"
 
 
 def _plottable(q: QueryGrowth) -> bool:
