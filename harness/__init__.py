@@ -29,7 +29,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+source"
 
-_FUNCTIONS = ("seed", "check", "run", "compare", "load", "grow")
+_FUNCTIONS = ("init", "seed", "check", "run", "compare", "load", "grow")
 _WHERE = {
     **{name: "harness.api" for name in _FUNCTIONS},
     "Workload": "harness.workload",
@@ -52,6 +52,7 @@ _WHERE = {
     "Manifest": "harness.seed.manifest",
     "QueryLayer": "harness.querylayer",
     "HarnessError": "harness.errors",
+    "Starter": "harness.starter",
 }
 __all__ = ["__version__", *_WHERE]
 

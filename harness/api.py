@@ -41,6 +41,7 @@ from harness.grow import validate as validate_grow
 from harness.growth_analysis import GrowResult
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
+from harness.maintenance import Maintenance
 from harness.measure import DEFAULT_ITERATIONS, DEFAULT_WARMUP, MeasureOptions
 from harness.report.compare import write_compare_reports
 from harness.results import RunResult, load_run
@@ -50,6 +51,7 @@ from harness.run import run as run_options
 from harness.seed import Manifest, VerifyResult
 from harness.seed import seed as seed_data
 from harness.seed import verify as verify_seed
+from harness.starter import Starter, write_starter
 from harness.strategies import load_strategy
 from harness.whatif import WhatIf, what_if
 from harness.workload import Workload
@@ -108,17 +110,17 @@ def check(
     dsn: str | None = None,
 ) -> tuple[str, int]:
     """Check every query's SQL (offline, or PREPAREd against ``dsn``): (rendered findings, exit code)."""
-    scenarios = paths.scenarios_dir()
     if dsn:
         db.validate_dsn(dsn)
-    return run_check(
-        queries_dir or paths.queries_dir(),
-        schema_sql or scenarios / "schema.sql",
-        strategies_dir or (scenarios / "strategies" if schema_sql is None else None),  # a user's own schema
-        dsn,
-        fmt,
-        strict,
-    )
+    if schema_sql is None:  # the scenarios' schema and strategies; a user's own schema comes without them
+        scenarios = paths.scenarios_dir()
+        schema_sql, strategies_dir = scenarios / "schema.sql", strategies_dir or scenarios / "strategies"
+    return run_check(queries_dir or paths.queries_dir(), schema_sql, strategies_dir, dsn, fmt, strict)
+
+
+def init(*, directory: Path | None = None, force: bool = False) -> Starter:
+    """``harness init``: starter queries and a project config in ``directory`` (default: the current folder)."""
+    return write_starter(directory or Path.cwd(), force)
 
 
 def run(
@@ -137,12 +139,15 @@ def run(
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    create_extensions: bool = False,
+    analyze: bool = False,
     read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Measure and judge every selected query (``harness run``); reports go to ``reports_dir``/<run-id>/."""
+    """Measure and judge every selected query (``harness run``); reports go to ``reports_dir``/<run-id>/.
+    ``create_extensions`` / ``analyze``: the maintenance steps done before measuring (``harness.maintenance``)."""
     options = RunOptions(
         tier=tier,
         seed=seed,
@@ -156,6 +161,7 @@ def run(
         force=force,
         reports_dir=reports_dir,
         run_id=run_id,
+        maintenance=Maintenance(create_extensions, analyze),
     )
     selected_catalog(options)  # bad input is reported before a server starts
     with _database(dsn, pg_bin, read_role) as (target, label, access):
@@ -276,10 +282,16 @@ def compare(
     max_work_regression: str | float = DEFAULT_MAX_WORK_REGRESSION,
     alpha: float = DEFAULT_ALPHA,
     floor_ms: float = DEFAULT_FLOOR_MS,
+    measure_all: bool = False,
+    fixed: bool = False,
+    max_time_s: float | None = None,
     allow_mismatch: bool = False,
+    no_seed: bool = False,
     force: bool = False,
     reports_dir: Path | None = None,
     run_id: str | None = None,
+    create_extensions: bool = False,
+    analyze: bool = False,
     read_role: str | None = None,
     dsn: str | None = None,
     pg_bin: str | None = None,
@@ -293,9 +305,12 @@ def compare(
     - ``strategies``: index strategies side by side on the same data;
     - ``what_if_sql``: HypoPG hypothetical indexes (planner estimates, no report).
 
-    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). With ``reports_dir`` the
-    comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for strategies: after each
-    round; for A/B with both sides' run.json)."""
+    ``warmup`` and ``rounds`` default per mode (A/B: 2 and 10; strategies: 5 and 3). The A/B measures only the
+    queries a change can affect unless ``measure_all``, stops measuring a query once its verdict is settled
+    unless ``fixed``, and ends at ``max_time_s`` if given.
+    With ``reports_dir`` the comparison's reports go to ``reports_dir``/<run_id>/ (default compare-<time>; for
+    strategies: after each round; for A/B with both sides' run.json). ``no_seed``: measure the data as it is
+    (``--no-seed``); ``create_extensions`` / ``analyze`` (A/B only): the maintenance steps done before measuring."""
     directory = reports_dir / new_run_id(run_id, prefix="compare-") if reports_dir is not None else None
     names = [n.strip() for n in strategies.split(",")] if isinstance(strategies, str) else list(strategies or ())
     names = [n for n in names if n]
@@ -306,6 +321,8 @@ def compare(
         raise InputError(f"{' and '.join(modes)} are different comparisons: give one of them")
     if (base_strategies_dir or strategy) and not (base_ref or base_queries_dir):
         raise InputError("--base-strategies and --strategy go with --base-ref REF or --base-queries DIR")
+    if (create_extensions or analyze) and not (base_ref or base_queries_dir):
+        raise InputError("--create-extensions and --analyze go with --base-ref REF or --base-queries DIR")
     gate = {
         "max_regression": _fraction(max_regression, "--max-regression"),
         "max_work_regression": _fraction(max_work_regression, "--max-work-regression"),
@@ -314,6 +331,8 @@ def compare(
     }
     if base_ref or base_queries_dir:
         with _database(dsn, pg_bin, read_role) as (target, label, access):
+            for line in Maintenance(create_extensions, analyze).run(target):
+                (progress or CompareProgress()).message(line)
             result = compare_catalogs(
                 target,
                 base_ref=base_ref,
@@ -328,10 +347,14 @@ def compare(
                 warmup=DEFAULT_AB_WARMUP if warmup is None else warmup,
                 rounds=rounds or DEFAULT_AB_ROUNDS,
                 force=force,
+                seed_if_needed=not no_seed,
                 runs_dir=directory,
                 progress=progress,
                 database_label=label,
                 access=access,
+                sequential=not fixed,
+                max_time_s=max_time_s,
+                measure_all=measure_all,
                 **gate,
             )
         if directory is not None:
@@ -365,6 +388,7 @@ def compare(
                 warmup=DEFAULT_WARMUP if warmup is None else warmup,
                 rounds=rounds or DEFAULT_ROUNDS,
                 force=force,
+                seed_if_needed=not no_seed,
             ),
             progress,
             database_label=label,

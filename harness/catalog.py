@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from harness.config import MAX_BUDGET_MS, project_config
 from harness.errors import ConfigError, InputError, did_you_mean
 
 DEFAULT_BUDGET_MS = 500.0
-MAX_BUDGET_MS = 3_600_000.0  # an hour: statement_timeout (budget x factor) must stay a valid integer
+MAX_QUERY_FILE_BYTES = 2**20  # refused before sqlglot: a 55 MB file took a minute to be read at all
 MAX_OFFSET_DAYS = 100_000  # about 270 years either side of the anchor: still a valid timestamp
 BIGINT = (-(2**63), 2**63 - 1)  # what an int draw binds to
 PREPARE_MODES = ("auto", "custom", "generic")
@@ -226,17 +227,29 @@ def scan_placeholders(sql: str) -> tuple[list[Placeholder], list[tuple[int, str]
 
 
 def _read_text(path: Path) -> str:
+    """The file as text: at most MAX_QUERY_FILE_BYTES (read no further), UTF-8, with no NUL byte."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_QUERY_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+    if len(data) > MAX_QUERY_FILE_BYTES:
+        raise ConfigError(
+            path, f"larger than {MAX_QUERY_FILE_BYTES // 2**20} MB: a query file holds one query; split it", 1, 1
+        )
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise ConfigError(path, "NUL byte: a query file is text; remove it", *_byte_position(data, nul))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ConfigError(path, "not UTF-8: save the file as UTF-8", line, col) from None
+        raise ConfigError(path, "not UTF-8: save the file as UTF-8", *_byte_position(data, exc.start)) from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """The 1-based line and column (in bytes) of a byte offset."""
+    return data[:offset].count(b"\n") + 1, offset - (data.rfind(b"\n", 0, offset) + 1) + 1
 
 
 def _split_header(path: Path, lines: list[str]) -> tuple[int, str, int]:
@@ -334,7 +347,8 @@ def _typed(
 
 
 def _budget(path: Path, finder: _KeyFinder, meta: Mapping[str, object]) -> float:
-    value = meta.get("budget_ms", DEFAULT_BUDGET_MS)
+    """The header's budget, else the project config's ``budget_ms``, else DEFAULT_BUDGET_MS."""
+    value = meta.get("budget_ms", project_config().budget_ms or DEFAULT_BUDGET_MS)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_BUDGET_MS:
         raise ConfigError(
             path,

@@ -36,6 +36,21 @@ from harness.errors import (
 if TYPE_CHECKING:
     from harness.load.runner import LoadSnapshot
 
+# Ceilings a typo cannot pass (exit 2, before any connection): far above any real use, far below "forever".
+MAX_ITERATIONS = 100_000
+MAX_WARMUP = 10_000
+MAX_ROUNDS = 1_000
+MAX_USERS = 10_000
+MAX_SPAWN_RATE = 10_000.0  # users started per second
+MAX_PROCESSES = 256
+MAX_WORKERS = 1_000
+MAX_PARAM_POOL = 100_000
+MAX_DURATION_S = 24 * 3600
+MAX_SEED = 2**63 - 1  # numpy's generators take seeds from 0 up; the manifest keeps a bigint
+SEED = click.IntRange(0, MAX_SEED)
+ITERATIONS = click.IntRange(1, MAX_ITERATIONS)
+WARMUP = click.IntRange(0, MAX_WARMUP)
+
 # Outside a terminal (CI logs) rich would wrap at 80 columns; give tables room instead.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
@@ -83,6 +98,18 @@ def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def maintenance_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--create-extensions and --analyze: the only writes to your database, each named, done before measuring."""
+    options = [
+        click.option("--create-extensions", is_flag=True,
+                     help="Before measuring: CREATE EXTENSION pg_stat_statements, pg_prewarm where shipped."),
+        click.option("--analyze", is_flag=True, help="Before measuring: ANALYZE (fresh planner statistics)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 read_role_option = click.option(
     "--read-role",
     metavar="ROLE",
@@ -94,7 +121,7 @@ def workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options `run` and `load` share: which data, which indexes, which queries, where reports go."""
     options = [
         click.option("--tier", default="test", show_default=True, help="Tier (seeded if the database lacks it)."),
-        click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed."),
+        click.option("--seed", "seed_value", default=42, show_default=True, type=SEED, help="Data and parameter seed."),
         click.option("--strategy", help="Index strategy (default: the seeded one; baseline when seeding)."),
         click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory."),
         click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b)."),
@@ -182,12 +209,33 @@ def db_destroy(yes: bool) -> int:
     return 0
 
 
+# -- init ---------------------------------------------------------------------------------------------
+
+
+@cli.command("init")
+@click.option(
+    "--directory", type=click.Path(file_okay=False, path_type=Path), help="Project folder (default: the current one)."
+)
+@click.option("--force", is_flag=True, help="Replace starter files that exist already.")
+def init_command(directory: Path | None, force: bool) -> int:
+    """Write starter queries/ and a project config (harness.toml, or [tool.harness] in pyproject.toml)."""
+    from harness import api
+
+    starter = api.init(directory=directory, force=force)
+    for path in starter.written:
+        out.print(f"wrote {path}", markup=False)
+    out.print("next:")
+    for step in starter.next_steps:
+        out.print(f"  {step}", markup=False)
+    return 0
+
+
 # -- seed and indexes -------------------------------------------------------------------------------
 
 
 @cli.command("seed")
 @click.option("--tier", default="test", show_default=True, help="Tier name (scenarios/tiers/NAME.toml) or path.")
-@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Random seed.")
+@click.option("--seed", "seed_value", default=42, show_default=True, type=SEED, help="Random seed.")
 @click.option("--strategy", default="baseline", show_default=True, help="Index strategy to build.")
 @click.option("--force", is_flag=True, help="Write even into a database holding tables harness did not create.")
 @click.option("--verify", is_flag=True, help="Only recompute the checksum of the seeded data and compare.")
@@ -319,8 +367,8 @@ def check_command(
 
 @cli.command("run")
 @workload_options
-@click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1), help="Timed runs per query.")
-@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
+@click.option("--iterations", default=30, show_default=True, type=ITERATIONS, help="Timed runs per query.")
+@click.option("--warmup", default=5, show_default=True, type=WARMUP, help="Untimed runs first.")
 @click.option(
     "--budget",
     "budget_ms",
@@ -330,6 +378,7 @@ def check_command(
 @click.option("--prepare", type=click.Choice(["auto", "custom", "generic"]), help="Override each query's prepare mode.")
 @click.option("--allow-few-samples", is_flag=True, help="Accept fewer than 20 timed runs (warn instead of fail).")
 @click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
+@maintenance_options
 @read_role_option
 @database_options
 def run_command(
@@ -347,6 +396,8 @@ def run_command(
     force: bool,
     reports_dir: Path | None,
     run_id: str | None,
+    create_extensions: bool,
+    analyze: bool,
     read_role: str | None,
     session: Session,
 ) -> int:
@@ -373,6 +424,8 @@ def run_command(
             force=force,
             reports_dir=reports_dir,
             run_id=run_id,
+            create_extensions=create_extensions,
+            analyze=analyze,
             read_role=read_role,
             dsn=session.dsn_option,
             pg_bin=session.pg_bin,
@@ -392,6 +445,19 @@ def run_command(
         return 1
     out.print(f"PASS: {len(result.queries)} queries")
     return 0
+
+
+def _bounded_duration(value: str) -> str:
+    """``--duration`` as written, once it reads as 1 s to 24 h (a typo must not run until killed)."""
+    from harness.load.runner import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except HarnessError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds > MAX_DURATION_S:
+        raise click.BadParameter(f"{value!r} is longer than {MAX_DURATION_S // 3600}h")
+    return value
 
 
 def _safe_run_id(value: str | None) -> str | None:
@@ -500,37 +566,48 @@ class _LoadDisplay:
 
 @cli.command("load")
 @workload_options
-@click.option("--users", "-u", default=10, show_default=True, type=click.IntRange(min=1), help="Concurrent users.")
+@click.option(
+    "--users", "-u", default=10, show_default=True, type=click.IntRange(1, MAX_USERS), help="Concurrent users."
+)
 @click.option(
     "--spawn-rate",
     "-r",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=MAX_SPAWN_RATE),
     help="Users started per second (default: all within the first second).",
 )
-@click.option("--duration", "-t", default="60s", show_default=True, help="Run time: 30s, 5m, 1h30m.")
+@click.option(
+    "--duration",
+    "-t",
+    default="60s",
+    show_default=True,
+    callback=lambda ctx, param, value: _bounded_duration(value),
+    help="Run time: 30s, 5m, 1h30m (at most 24h).",
+)
 @click.option(
     "--processes",
     default=1,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_PROCESSES),
     help="Locust processes on this machine (a master + K workers).",
 )
 @click.option("--master", "role", flag_value="master", help="Be the master of workers on other machines.")
 @click.option("--worker", "role", flag_value="worker", help="Be a worker of a --master on another machine.")
 @click.option("--master-host", default="127.0.0.1", show_default=True, help="The master's address (--worker).")
-@click.option("--master-port", default=5557, show_default=True, type=int, help="The master's port.")
+@click.option(
+    "--master-port", default=5557, show_default=True, type=click.IntRange(1, 65535), help="The master's port."
+)
 @click.option(
     "--expect-workers",
     default=1,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_WORKERS),
     help="Workers the --master waits for before starting.",
 )
 @click.option(
     "--param-pool",
     default=0,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_PARAM_POOL),
     help="Pick among each query's first K parameter sets (0: a fresh draw per request).",
 )
 @click.option(
@@ -630,18 +707,18 @@ def load_command(
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--strategies", help="Comma-separated index strategies to measure side by side (first = reference).")
 @click.option("--tier", default="benchmark", show_default=True, help="Tier for --strategies and the A/B gate.")
-@click.option("--seed", "seed_value", default=42, show_default=True, type=int)
+@click.option("--seed", "seed_value", default=42, show_default=True, type=SEED)
 @click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
 @click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
-@click.option("--iterations", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--iterations", default=30, show_default=True, type=ITERATIONS)
 @click.option(
     "--warmup",
-    type=click.IntRange(min=0),
+    type=WARMUP,
     help="Untimed runs per query and round (default 5 with --strategies, 2 with --base-ref / --base-queries).",
 )
 @click.option(
     "--rounds",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_ROUNDS),
     help="Interleaved rounds (default 3 with --strategies, 10 with --base-ref / --base-queries).",
 )
 @click.option("--base-ref", help="A/B gate: compare this git ref's queries/ and strategies with the working tree's.")
@@ -682,12 +759,31 @@ def load_command(
     "--floor-ms",
     default=0.5,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_BUDGET_MS),
     help="Smallest slowdown in ms that can fail (the floor is max(this, 1% of the budget)).",
 )
+@click.option(
+    "--all",
+    "measure_all",
+    is_flag=True,
+    help="A/B gate: measure every query (default: only those whose SQL, draws or indexes changed).",
+)
+@click.option(
+    "--fixed",
+    is_flag=True,
+    help="A/B gate: measure every round for every query (default: stop a query once its verdict is settled).",
+)
+@click.option(
+    "--max-time",
+    "max_time_s",
+    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    help="A/B gate: stop measuring after this many seconds and judge what was measured (marked cut short).",
+)
 @click.option("--allow-mismatch", is_flag=True, help="Two-run mode: compare despite fingerprint differences.")
+@click.option("--no-seed", is_flag=True, help="Use the data as it is (your own database); never seed.")
 @click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/compare-<id>/.")
+@maintenance_options
 @read_role_option
 @database_options
 def compare_command(
@@ -709,9 +805,15 @@ def compare_command(
     max_work_regression: str,
     alpha: float,
     floor_ms: float,
+    measure_all: bool,
+    fixed: bool,
+    max_time_s: float | None,
     allow_mismatch: bool,
+    no_seed: bool,
     force: bool,
     reports_dir: Path | None,
+    create_extensions: bool,
+    analyze: bool,
     read_role: str | None,
     session: Session,
 ) -> int:
@@ -748,10 +850,16 @@ def compare_command(
             max_work_regression=max_work_regression,
             alpha=alpha,
             floor_ms=floor_ms,
+            measure_all=measure_all,
+            fixed=fixed,
+            max_time_s=max_time_s,
             allow_mismatch=allow_mismatch,
+            no_seed=no_seed,
             force=force,
             reports_dir=reports_dir,
             run_id=name,
+            create_extensions=create_extensions,
+            analyze=analyze,
             read_role=read_role,
             dsn=session.dsn_option,
             pg_bin=session.pg_bin,
@@ -919,6 +1027,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         err.print("interrupted")
         return EXIT_INTERRUPTED
+    except click.BadParameter as exc:  # a value out of its range or choices: one line, like every bad input
+        err.print(f"Error: {exc.format_message()}", markup=False)
+        return EXIT_BAD_INPUT
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code if exc.exit_code != 1 else EXIT_BAD_INPUT

@@ -1,8 +1,9 @@
 """Where the database is and how to talk to it: DSN resolution, connections, password redaction.
 
-Order: ``--dsn`` / ``HARNESS_DSN``, then ``DATABASE_URL``, then libpq's ``PG*`` variables, and
-otherwise the embedded cluster (see ``harness.server``). psycopg is imported inside the functions: Locust
-processes import this module, and gevent must patch the standard library before psycopg is imported.
+Order: ``--dsn`` / ``HARNESS_DSN``, then the variable the project config names (``dsn_env``), then
+``DATABASE_URL``, then libpq's ``PG*`` variables, and otherwise the embedded cluster (see
+``harness.server``). psycopg is imported inside the functions: Locust processes import this module, and
+gevent must patch the standard library before psycopg is imported.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
+from harness.config import project_config
 from harness.errors import DatabaseError, InputError
 from harness.server import EmbeddedServer
 
@@ -38,7 +40,7 @@ class Target:
     """A database to work on: its DSN, and the embedded server behind it when the harness owns one."""
 
     dsn: str
-    source: str  # "--dsn", "HARNESS_DSN", "DATABASE_URL", "PG* environment", "embedded"
+    source: str  # "--dsn", "HARNESS_DSN", the config's dsn_env, "DATABASE_URL", "PG* environment", "embedded"
     server: EmbeddedServer | None = None
 
     @property
@@ -50,8 +52,8 @@ def explicit_dsn(dsn: str | None = None) -> tuple[str, str] | None:
     """The DSN the user chose (argument or environment), with where it came from; None for embedded."""
     if dsn:
         return dsn, "--dsn"
-    for var in ("HARNESS_DSN", "DATABASE_URL"):
-        if os.environ.get(var):
+    for var in ("HARNESS_DSN", project_config().dsn_env, "DATABASE_URL"):
+        if var and os.environ.get(var):
             return os.environ[var], var
     if any(os.environ.get(var) for var in LIBPQ_TARGET_VARS):
         return "", "PG* environment"

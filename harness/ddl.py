@@ -19,6 +19,7 @@ from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from harness.errors import InputError
 from harness.schema import (
@@ -65,6 +66,8 @@ _SEARCH_PATH = re.compile(
     re.I | re.S,
 )
 _WITH_DATA = re.compile(r"\s+WITH\s+(?:NO\s+)?DATA\s*$", re.I)
+# PostgreSQL 18: GENERATED ALWAYS AS (…) VIRTUAL, the default kind, which sqlglot reads when the word is left out
+_VIRTUAL = re.compile(r"(\bGENERATED\s+ALWAYS\s+AS\s*\(.*?\))\s*VIRTUAL\b", re.I | re.S)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Statement:
 
     text: str
     line: int
+    col: int = 1
 
     @property
     def kind(self) -> str:
@@ -99,7 +103,7 @@ def split_statements(text: str) -> Iterator[Statement]:
     """Statements separated by ``;`` outside quotes, dollar quotes and comments; psql meta-command lines
     (a backslash first on a line, between statements) and ``COPY … FROM stdin`` data are left out."""
     i, n, line = 0, len(text), 1
-    start, start_line = None, 0
+    start, start_line, start_col = None, 0, 1
     while i < n:
         ch = text[i]
         if start is None:
@@ -111,7 +115,7 @@ def split_statements(text: str) -> Iterator[Statement]:
                 line += text.count("\n", i, end)
                 i = end
                 continue
-            start, start_line = i, line
+            start, start_line, start_col = i, line, i - text.rfind("\n", 0, i)
         if ch == "'" or ch == '"':
             end = _quoted_end(text, i, ch, backslashes=ch == "'" and i > 0 and text[i - 1] in "eE")
         elif ch == "$" and (match := re.match(r"\$(?:[A-Za-z_][\w]*)?\$", text[i:])) and not _in_word(text, i):
@@ -122,7 +126,7 @@ def split_statements(text: str) -> Iterator[Statement]:
         elif ch == ";":
             statement = text[start:i].strip()
             if statement:
-                yield Statement(statement, start_line)
+                yield Statement(statement, start_line, start_col)
             start = None
             i += 1
             if re.match(r"COPY\b.*\bFROM\s+stdin\b", statement, re.I | re.S):
@@ -136,7 +140,7 @@ def split_statements(text: str) -> Iterator[Statement]:
         line += text.count("\n", i, end)
         i = end
     if start is not None and text[start:].strip():
-        yield Statement(text[start:].strip(), start_line)
+        yield Statement(text[start:].strip(), start_line, start_col)
 
 
 def _line_end(text: str, i: int) -> int:
@@ -221,8 +225,8 @@ class _Reader:
             try:
                 self._statement(statement)
             except Exception as exc:  # sqlglot raises more than ParseError on odd DDL: report, never stop
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                self.schema.unread.append(Unread(self.path, statement.line, statement.kind, reason[:160]))
+                line, col, reason = _where_it_failed(statement, exc)
+                self.schema.unread.append(Unread(self.path, line, statement.kind, reason[:160], col))
 
     def _statement(self, statement: Statement) -> None:
         text = statement.text
@@ -271,7 +275,7 @@ class _Reader:
             text = re.sub(
                 r"\)\s*SERVER\b.*$", ")", re.sub(r"\bFOREIGN\s+", "", text, count=1, flags=re.I), flags=re.I | re.S
             )
-        statement = sqlglot.parse_one(_WITH_DATA.sub("", text), read="postgres")
+        statement = sqlglot.parse_one(_VIRTUAL.sub(r"\1", _WITH_DATA.sub("", text)), read="postgres")
         if isinstance(statement, exp.Create) and isinstance(statement.expression, exp.Query):  # CREATE TABLE … AS
             columns_ = dict.fromkeys(self._query_columns(statement.expression), "")
             self.schema.relations[name] = Relation(*name.split(".", 1), kind=kind, columns=columns_)
@@ -362,7 +366,7 @@ class _Reader:
             columns = frozenset(self._column(c) for c in key.group(3).split(",") if c.strip())
             self._add_index(Index(schema_name, self._column(key.group(1)), table, columns, frozenset()))
         if _ADD_COLUMN.match(rest.strip()) and table in self.schema.relations:
-            statement = sqlglot.parse_one(f"ALTER TABLE x {rest}", read="postgres")
+            statement = sqlglot.parse_one("ALTER TABLE x " + _VIRTUAL.sub(r"\1", rest), read="postgres")
             added = {
                 identifier(c.this): (c.args["kind"].sql("postgres").lower() if c.args.get("kind") else "")
                 for c in statement.find_all(exp.ColumnDef)
@@ -377,6 +381,17 @@ class _Reader:
 
     def _add_index(self, index: Index) -> None:
         self.schema.indexes[qualified(index.schema, index.name)] = index
+
+
+def _where_it_failed(statement: Statement, exc: Exception) -> tuple[int, int, str]:
+    """(file line, file column, reason) of a statement the reader could not use: sqlglot's position is the
+    statement's own ("Line 4, Col: 83"), so it is moved to where the statement starts in the file."""
+    error = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}
+    reason = error.get("description") or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if not isinstance(error.get("line"), int) or not isinstance(error.get("col"), int):
+        return statement.line, statement.col, reason
+    line, col = error["line"], max(1, error["col"] - len(error.get("highlight") or "x") + 1)
+    return statement.line + line - 1, col + (statement.col - 1 if line == 1 else 0), reason
 
 
 def _table_keys(item: exp.Expression) -> list[tuple[str | None, tuple[str, ...], bool]]:

@@ -16,6 +16,8 @@ from harness import __version__
 from harness.db import connect
 from harness.seed.manifest import Manifest, anchor_of
 
+NO_STRATEGY = "(unknown)"  # data the harness did not seed: its indexes are the database's own, no strategy
+
 
 class Setting(NamedTuple):
     name: str
@@ -96,7 +98,7 @@ def fingerprint(dsn: str, manifest: Manifest | None, database_label: str) -> Env
         settings=settings,
         tier=manifest.tier if manifest else "(unseeded)",
         seed=manifest.seed if manifest else -1,
-        strategy=manifest.strategy if manifest else "(unknown)",
+        strategy=manifest.strategy if manifest else NO_STRATEGY,
         data_checksum=manifest.checksum if manifest else "",
         row_counts=row_counts,
         anchor_date=manifest.anchor_date if manifest else anchor_of(None).date().isoformat(),

@@ -4,12 +4,16 @@ Pure functions over in-memory sides (``Side``), used by ``harness compare BASE C
 
 1. **Work** (buffers, temp blocks: nearly deterministic for fixed data and draws). A per-call rise beyond
    ``max_work_regression`` (default 20%) fails with the evidence; a plan change without a work rise warns.
-2. **Timing**. Samples pair by draw index when both sides timed the same draws (equal ``draws_digest``): a
-   one-sided Wilcoxon signed-rank test on the per-draw log ratios; otherwise a one-sided Mann–Whitney U
-   test. The catalog's p-values are Holm-corrected, so the chance that *any* unchanged query is called
-   slower stays below ``alpha`` (default 1%) however many queries there are. A significant slowdown
-   fails only when it also exceeds ``max_regression`` (the typical per-draw ratio) *and* the floor
-   ``max(floor_ms, floor_budget_share × budget)`` in milliseconds; below the floor it is reported.
+2. **Timing**. When both sides were measured in the same interleaved rounds (equal ``slices``, at least
+   ``MIN_ROUNDS`` of them), the unit of independence is the round: the draws of one slice share that slice's
+   moment on the machine, so counting them as independent pairs overstates the evidence (pseudo-replication).
+   The test is then a one-sided t-test on the per-round log ratios of the slices' medians, and the ratio is
+   their geometric mean with a t interval. Otherwise samples pair by draw index when both sides timed the same
+   draws (equal ``draws_digest``): a one-sided Wilcoxon signed-rank test on the per-draw log ratios; else a
+   one-sided Mann–Whitney U test. The catalog's p-values are Holm-corrected, so the chance that *any*
+   unchanged query is called slower stays below ``alpha`` (default 1%) however many queries there are. A
+   significant slowdown fails only when it also exceeds ``max_regression`` (the typical ratio) *and* the
+   floor ``max(floor_ms, floor_budget_share × budget)`` in milliseconds; below the floor it is reported.
 3. **Separate runs share no noise.** Two runs minutes apart (``interleaved`` False: `harness compare A B`)
    differ by whatever the machine did meanwhile: on a shared 2-core runner the same query with identical
    work and plan moved 0.5x–1.8x between back-to-back benchmark-tier runs. A *time-only* change there
@@ -20,6 +24,7 @@ Pure functions over in-memory sides (``Side``), used by ``harness compare BASE C
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +49,7 @@ WORK_MIN_BLOCKS_PER_CALL = 2.0
 # Work per call within this share counts as "the same work" (a time-only change): counts are deterministic
 # for fixed data and draws; the slack covers hint bits and the odd catalog lookup.
 WORK_SAME_TOLERANCE = 0.01
+MIN_ROUNDS = 3  # a round-level test needs a few rounds: fewer fall back to the per-draw test
 
 Status = Literal["pass", "warn", "fail"]
 TimingVerdict = Literal["slower", "faster", "no significant difference", "not compared"]
@@ -61,6 +67,7 @@ class GateOptions:
     floor_budget_share: float = DEFAULT_FLOOR_BUDGET_SHARE
     interleaved: bool = False  # True: both sides measured in one job, interleaved (A/B); False: separate runs
     separate_runs_budget_share: float = DEFAULT_SEPARATE_RUNS_BUDGET_SHARE
+    looks: tuple[int, ...] = ()  # rounds after which a sequential A/B may stop (``sequential_looks``); () fixed
 
     def __post_init__(self) -> None:
         """Thresholds from Python are checked as the CLI's are: InputError (exit 2) for nonsense."""
@@ -97,6 +104,7 @@ class Side:
     draws_digest: str = ""
     budget_ms: float | None = None
     error: str | None = None
+    slices: tuple[int, ...] = ()  # samples per interleaved round, in order (empty: not measured in rounds)
 
 
 def paired(base: Side, cand: Side) -> bool:
@@ -106,6 +114,18 @@ def paired(base: Side, cand: Side) -> bool:
         and base.draws_digest == cand.draws_digest
         and (len(base.samples_ms) == len(cand.samples_ms))
     )
+
+
+def shared_rounds(base: Side, cand: Side) -> tuple[int, ...]:
+    """The rounds both sides were measured in, slice for slice (empty when they were not, or too few)."""
+    if (
+        len(base.slices) >= MIN_ROUNDS
+        and base.slices == cand.slices
+        and sum(base.slices) == len(base.samples_ms) == len(cand.samples_ms)
+        and all(base.slices)
+    ):
+        return base.slices
+    return ()
 
 
 # -- work -------------------------------------------------------------------------------------------
@@ -221,19 +241,29 @@ class TimingTest:
     p_faster: float
     p_slower_holm: float = math.nan
     p_faster_holm: float = math.nan
+    ratio_low: float = math.nan  # the ratio's 95% interval (round-level test only)
+    ratio_high: float = math.nan
+    rounds: int = 0  # the independent units the round-level test used (0: the per-draw tests)
 
 
+ROUNDS_T = "t-test on per-round log ratios of slice medians (paired by round), one-sided"
 WILCOXON = "Wilcoxon signed-rank on per-draw log ratios (paired by draw), one-sided"
 MANN_WHITNEY = "Mann-Whitney U (unpaired), one-sided"
 
 
-def timing_test(base: Sequence[float], cand: Sequence[float], pair: bool) -> TimingTest:
-    """The one-sided tests of "candidate slower" and "candidate faster", paired by index when ``pair``."""
+def timing_test(
+    base: Sequence[float], cand: Sequence[float], pair: bool, rounds: Sequence[int] = (), looks: Sequence[int] = ()
+) -> TimingTest:
+    """The one-sided tests of "candidate slower" and "candidate faster": by round when ``rounds`` (samples per
+    interleaved round, both sides alike; sequential p-values over ``looks`` when given), else paired by index
+    when ``pair``, else unpaired."""
     b, c = np.asarray(base, dtype=np.float64), np.asarray(cand, dtype=np.float64)
     if b.size == 0 or c.size == 0:
         raise ValueError("both sides need samples")
-    if pair and b.size != c.size:
+    if (pair or rounds) and b.size != c.size:
         raise ValueError("paired samples need the same length")
+    if rounds:
+        return _round_test(b, c, rounds, looks)
     if pair:
         d = np.log(np.maximum(c, 1e-9)) - np.log(np.maximum(b, 1e-9))
         if b.size < 2 or not np.any(d):
@@ -249,6 +279,73 @@ def timing_test(base: Sequence[float], cand: Sequence[float], pair: bool) -> Tim
         ratio, shift, test = (mc / mb if mb > 0 else math.inf), mc - mb, MANN_WHITNEY
     return TimingTest(test, pair, int(b.size), int(c.size), float(np.median(b)), float(np.median(c)), ratio,
                       shift, p_slower, p_faster)  # fmt: skip
+
+
+LOOKS_RULE = "alpha spent as f(t) = t³ (Kim & DeMets, rho = 3), each look held to its increment (Bonferroni)"
+
+
+def sequential_looks(rounds: int) -> tuple[int, ...]:
+    """The rounds after which a sequential A/B looks: once at 60% of the rounds (when that leaves a round to
+    save and enough rounds to test), and at the end. One interim look keeps most of alpha for the last one
+    (see ``spending_shares``): a clear change stops 40% early, a subtle one loses little power."""
+    interim = math.ceil(0.6 * rounds)
+    return (interim, rounds) if MIN_ROUNDS + 1 <= interim < rounds else (rounds,)
+
+
+def spending_shares(looks: Sequence[int]) -> list[float]:
+    """The share of alpha each look spends: increments of f(t) = t³ at t = look / last look.
+
+    f is Kim & DeMets' power family with ρ = 3 (close to O'Brien–Fleming's boundaries: little alpha early,
+    most at the end). Each look's test is held to its increment alone (a Bonferroni bound over the looks),
+    which keeps the overall rate at alpha whatever the correlation between looks: conservative, and simple.
+    """
+    last = looks[-1]
+    cumulative = [(k / last) ** 3 for k in looks]
+    return [b - a for a, b in zip([0.0, *cumulative], cumulative, strict=False)]
+
+
+def sequential_p(d: np.ndarray, looks: Sequence[int]) -> tuple[float, float]:
+    """(p slower, p faster) of per-round log ratios ``d`` tested at each planned look reached so far, each look's
+    p-value divided by its share of alpha (``spending_shares``), the smallest kept: a valid p-value for the
+    whole sequential design, so Holm over the catalog applies to it as to a fixed design's."""
+    shares = spending_shares(looks)
+    p_slower = p_faster = 1.0
+    for look, share in zip(looks, shares, strict=True):
+        if look > d.size or look < MIN_ROUNDS:
+            continue
+        slower, faster, _, _ = one_sided_t(d[:look])
+        p_slower, p_faster = min(p_slower, slower / share), min(p_faster, faster / share)
+    return min(p_slower, 1.0), min(p_faster, 1.0)
+
+
+def round_log_ratios(base: np.ndarray, cand: np.ndarray, rounds: Sequence[int]) -> np.ndarray:
+    """log(median of the candidate's slice) − log(median of the base's slice), one value per round."""
+    edges = np.cumsum([0, *rounds])
+    return np.array([
+        math.log(max(float(np.median(cand[lo:hi])), 1e-9)) - math.log(max(float(np.median(base[lo:hi])), 1e-9))
+        for lo, hi in itertools.pairwise(edges)
+    ])  # fmt: skip
+
+
+def one_sided_t(d: np.ndarray) -> tuple[float, float, float, float]:
+    """(p greater, p less, 95% interval low, high) of the mean of ``d``; a constant ``d`` is decided exactly."""
+    mean, spread = float(np.mean(d)), float(np.std(d, ddof=1))
+    if spread == 0.0:
+        return (0.0 if mean > 0 else 1.0), (0.0 if mean < 0 else 1.0), mean, mean
+    result = scipy_stats.ttest_1samp(d, 0.0)
+    low, high = result.confidence_interval(0.95)
+    t, df = float(result.statistic), d.size - 1
+    return float(scipy_stats.t.sf(t, df)), float(scipy_stats.t.cdf(t, df)), float(low), float(high)
+
+
+def _round_test(b: np.ndarray, c: np.ndarray, rounds: Sequence[int], looks: Sequence[int]) -> TimingTest:
+    d = round_log_ratios(b, c, rounds)
+    p_slower, p_faster, low, high = one_sided_t(d)
+    if looks:
+        p_slower, p_faster = sequential_p(d, looks)
+    return TimingTest(ROUNDS_T, True, int(b.size), int(c.size), float(np.median(b)), float(np.median(c)),
+                      math.exp(float(np.mean(d))), float(np.median(c - b)), p_slower, p_faster,
+                      ratio_low=math.exp(low), ratio_high=math.exp(high), rounds=len(rounds))  # fmt: skip
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -306,10 +403,14 @@ def describe_timing(t: TimingTest, verdict: TimingVerdict) -> str:
     """ "got 1.8x slower (median 2.10 → 3.80 ms; Wilcoxon …, Holm p=0.0004)" and the like."""
     medians = f"median {t.base_median_ms:.2f} → {t.cand_median_ms:.2f} ms"
     if verdict == "slower":
-        return f"got {_times(t.ratio)}x slower ({medians}; {_test_name(t)} Holm p={format_p(t.p_slower_holm)})"
+        interval = f" (95% CI {_times(t.ratio_low)}–{_times(t.ratio_high)})" if t.rounds else ""
+        return (f"got {_times(t.ratio)}x slower{interval} ({medians}; {_test_name(t)} "
+                f"Holm p={format_p(t.p_slower_holm)})")  # fmt: skip
     if verdict == "faster":
         speedup = 1 / t.ratio if t.ratio > 0 else math.inf
-        return f"got {_times(speedup)}x faster ({medians}; {_test_name(t)} Holm p={format_p(t.p_faster_holm)})"
+        interval = f" (95% CI {_times(1 / t.ratio_high)}–{_times(1 / t.ratio_low)})" if t.rounds else ""
+        return (f"got {_times(speedup)}x faster{interval} ({medians}; {_test_name(t)} "
+                f"Holm p={format_p(t.p_faster_holm)})")  # fmt: skip
     test = f"{_test_name(t)} Holm p={format_p(t.p_slower_holm)}"
     return f"no significant difference (ratio {t.ratio:.2f}, {medians}; {test})"
 
@@ -320,7 +421,8 @@ def decide(pairs: Mapping[str, tuple[Side, Side]], options: GateOptions | None =
     tests: dict[str, TimingTest] = {}
     for name, (base, cand) in pairs.items():
         if base.samples_ms and cand.samples_ms:
-            tests[name] = timing_test(base.samples_ms, cand.samples_ms, paired(base, cand))
+            rounds = shared_rounds(base, cand)
+            tests[name] = timing_test(base.samples_ms, cand.samples_ms, paired(base, cand), rounds, options.looks)
     names = list(tests)
     slower = holm([tests[n].p_slower for n in names])
     faster = holm([tests[n].p_faster for n in names])
@@ -377,7 +479,32 @@ def _decide_one(name: str, base: Side, cand: Side, t: TimingTest | None, options
                          improved)  # fmt: skip
 
 
+def settled(decision: QueryDecision, options: GateOptions, queries: int) -> bool:
+    """Whether more rounds can no longer change this query's verdict, so a sequential A/B stops measuring it.
+
+    Work regressions are nearly deterministic: decided after the first round. A timing regression is settled
+    once its sequential p-value clears alpha even Bonferroni-corrected over the ``queries`` compared (Holm's
+    strictest step: the final Holm correction will agree) and it clears the ratio and floor thresholds (an
+    improvement likewise); a query is settled as unchanged once the 95% interval of its ratio lies within
+    ``max_regression`` on both sides.
+    """
+    if decision.work.status == "fail":
+        return True
+    t = decision.timing
+    if t is None or not t.rounds:
+        return False
+    limit = 1.0 + options.max_regression
+    beyond = abs(t.shift_ms) > decision.floor_ms
+    if t.p_slower * queries < options.alpha and t.ratio > limit and beyond:
+        return True
+    if t.p_faster * queries < options.alpha and t.ratio * limit < 1.0 and beyond:
+        return True
+    return 1.0 / limit < t.ratio_low and t.ratio_high < limit
+
+
 def _test_name(t: TimingTest) -> str:
+    if t.rounds:
+        return f"t-test over {t.rounds} rounds"
     return "Wilcoxon paired" if t.paired else "Mann-Whitney"
 
 

@@ -91,6 +91,9 @@ def exclusively(dsn: str, command: str) -> Iterator[None]:
 
     with connect(dsn, application_name=f"harness {command}") as conn:
         database = _database(conn)
+        if database in _EXCLUSIVE_HERE:  # re-entered (a seed inside compare --strategies): already ours
+            yield
+            return
         _acquire(conn, "pg_try_advisory_lock", command)
         _EXCLUSIVE_HERE.add(database)
         try:

@@ -89,6 +89,7 @@ class Measurement:
     draw_plans: list[str] = field(default_factory=list)  # plan-shape fingerprint of each timed draw
     plan_shapes: dict[str, list[str]] = field(default_factory=dict)  # fingerprint -> plan_shape lines
     draws_digest: str = ""  # equal digests: the same draws in the same order (samples pair by index)
+    slices: list[int] = field(default_factory=list)  # samples per interleaved round (compare); empty for a run
 
 
 # Runs the warm-up and timed executions of ``param_sets`` on ``conn``: each timed one's milliseconds go to

@@ -132,7 +132,6 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
     from harness.errors import HarnessError
     from harness.querylayer import QueryLayer
     from harness.roles import access_for
-    from harness.work import ensure_pg_stat_statements
     from harness.workload import Workload
 
     tier = pytestconfig.getoption("harness_tier") or "test"
@@ -148,7 +147,6 @@ def harness_session(pytestconfig: pytest.Config) -> Iterator[HarnessSession]:
             target.dsn, tier=tier, seed=seed, queries_dir=queries, only=only, database_label=label
         )
         environment = workload.environment(workload.prepare_and_hold(held, "pytest"))
-        ensure_pg_stat_statements(target.dsn)  # work metrics as `harness run` takes them (else EXPLAIN ANALYZE)
         layer = QueryLayer(access.reader_dsn, queries, seed, only)
     except HarnessError as exc:
         held.close()

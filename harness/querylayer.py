@@ -97,7 +97,8 @@ class QueryLayer:
 
 
 def data_anchor(conn: psycopg.Connection) -> dt.datetime:
-    """The seeded data's anchor (exclusive upper bound of its timestamps); now (UTC) for unseeded data."""
+    """The seeded data's anchor (exclusive upper bound of its timestamps); for unseeded data the project
+    config's anchor, else now (UTC)."""
     from harness.seed import anchor_of, read_manifest  # imports psycopg: only once gevent may have patched
 
-    return anchor_of(read_manifest(conn))
+    return anchor_of(read_manifest(conn), conn)

@@ -60,6 +60,7 @@ class QueryResult:
             "work": m.work.as_dict() if m.work else None,
             "draws_digest": m.draws_digest,
             "draw_plans": list(m.draw_plans),
+            "slices": list(m.slices),
             "plan_shapes": m.plan_shapes,
         }
 
@@ -82,6 +83,7 @@ class QueryResult:
             work=Work.from_dict(data["work"]) if data.get("work") else None,
             draws_digest=data.get("draws_digest") or "",
             draw_plans=list(data.get("draw_plans") or []),
+            slices=[int(n) for n in data.get("slices") or []],
             plan_shapes=dict(data.get("plan_shapes") or {}),
         )
         return cls(
@@ -164,6 +166,7 @@ class SavedQuery:
     work: Work | None = None  # None in a schema-1 run
     draws_digest: str = ""
     draw_plans: tuple[str, ...] = ()
+    slices: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ def load_run(path: Path) -> SavedRun:
             work=q.measurement.work,
             draws_digest=q.measurement.draws_digest,
             draw_plans=tuple(q.measurement.draw_plans),
+            slices=tuple(q.measurement.slices),
         )
         for q in run.queries
     }

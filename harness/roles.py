@@ -59,12 +59,13 @@ def _option_value(role: str) -> str:
     return role.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
+# {maintain}: pg_maintain (VACUUM, ANALYZE, REINDEX … on every table) exists from PostgreSQL 17 on.
 WRITE_POWERS = """
 SELECT concat_ws('; ',
   CASE WHEN r.rolsuper THEN 'is a superuser' END,
   CASE WHEN r.rolbypassrls THEN 'bypasses row security' END,
   CASE WHEN pg_has_role(current_user, 'pg_write_all_data', 'USAGE') THEN 'has pg_write_all_data' END,
-  CASE WHEN pg_has_role(current_user, 'pg_maintain', 'USAGE') THEN 'has pg_maintain' END,
+  {maintain}
   (SELECT 'can write to ' || string_agg(c.oid::regclass::text, ', ' ORDER BY c.oid::regclass::text)
    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -75,20 +76,23 @@ FROM pg_roles r WHERE r.rolname = current_user
 """
 
 
-def write_powers(conn: psycopg.Connection) -> str:
+def write_powers(conn: psycopg.Connection, has_pg_maintain: bool) -> str:
     """What the connection's current role could write ('' when nothing): the ``--dsn`` caveat, measured."""
-    row = conn.execute(WRITE_POWERS).fetchone()
+    maintain = "CASE WHEN pg_has_role(current_user, 'pg_maintain', 'USAGE') THEN 'has pg_maintain' END,"
+    row = conn.execute(WRITE_POWERS.format(maintain=maintain if has_pg_maintain else "")).fetchone()
     return row[0] if row and row[0] else ""
 
 
 def measuring_warning(access: Access) -> str | None:
     """One line to print and to put in the report when the measuring role could write, else None."""
+    from harness.capabilities import capabilities
     from harness.db import connect
 
     if access.reader_role:
         _refuse_unusable_role(access)
+    has_pg_maintain = capabilities(access.admin_dsn).has_pg_maintain
     with connect(access.reader_dsn, application_name="harness-role-check") as conn:
-        powers = write_powers(conn)
+        powers = write_powers(conn, has_pg_maintain)
     if not powers:
         return None
     return (

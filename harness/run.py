@@ -12,17 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.anchor import unseeded_anchor_source
 from harness.cache import warm_cache
+from harness.capabilities import capabilities
 from harness.catalog import Catalog, Query
+from harness.config import project_config
 from harness.environment import Environment
 from harness.errors import InputError, UnsafeOperation
+from harness.maintenance import Maintenance
 from harness.measure import MeasureOptions, Timer, measure_query
 from harness.report import write_reports
 from harness.results import QueryResult, RunResult
 from harness.roles import Access, measuring_warning
 from harness.stats import summarize
 from harness.verdicts import judge, split_expectations
-from harness.work import ensure_pg_stat_statements
 from harness.workload import Workload, incomplete_reason, now_iso, run_id
 
 
@@ -40,6 +43,7 @@ class RunOptions:
     force: bool = False
     reports_dir: Path | None = None
     run_id: str | None = None
+    maintenance: Maintenance = field(default_factory=Maintenance)  # --create-extensions, --analyze
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,14 @@ def run(
     access = access or Access.owner_only(dsn)
     refused = False
     try:
+        for line in options.maintenance.run(dsn):  # asked for by name, and before measuring: never while
+            result.warnings.append(f"note: {line}")
+            progress.warning(line)
         with contextlib.ExitStack() as held:
             manifest = workload.prepare_and_hold(held, "run", progress.seeding)
+            result.options["anchor"] = (
+                f"seeded data (tier {manifest.tier}, {manifest.anchor_date})" if manifest else unseeded_anchor_source()
+            )
             result.environment = workload.environment(manifest)
             tables = workload.measured_tables(manifest, result.environment)
             witness = workload.take_witness(tables)  # at once: a write from here on makes the run invalid
@@ -85,8 +95,10 @@ def run(
             if warning:
                 result.warnings.append(warning)
                 progress.warning(warning)
-            ensure_pg_stat_statements(dsn)  # work metrics; harness.work falls back to EXPLAIN without it
-            result.cache = warm_cache(dsn, vacuum_new=manifest is not None).as_dict()
+            for note in capabilities(dsn).notes():  # e.g. no pg_stat_statements: work from EXPLAIN instead
+                result.warnings.append(note)
+                progress.warning(note)
+            result.cache = warm_cache(dsn).as_dict()
             draws = workload.draws(manifest, options.measure.warmup + options.measure.iterations, access.reader_dsn)
             write(result)
             queries = workload.catalog.queries
@@ -182,4 +194,5 @@ def _options_dict(options: RunOptions) -> dict[str, object]:
         "prepare": m.prepare or "per query (default auto)",
         "timeout_factor": m.timeout_factor,
         "allow_few_samples": options.allow_few_samples,
+        "project_config": str(project.path) if (project := project_config()).path else None,
     }

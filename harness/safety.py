@@ -14,8 +14,9 @@ Catalog queries run read-only because of layers, each of which blocks a write on
    subtransaction), so the query cannot switch it; the ROLLBACK undoes whatever it did that is
    transactional, a session-level ``set_config`` included. ``execute_one`` refuses to run outside one.
 
-The function denylist (``is_writing_function``) is a check-time lint on top of them: it names file:line
-before anything runs, but nothing rests on it being complete.
+The function denylist (``is_writing_function``, names compared after PostgreSQL's folding and the decoding of
+escapes, ``harness.check.escapes``) is a run blocker on top of them: it names file:line before anything runs,
+but nothing rests on it being complete.
 """
 
 from __future__ import annotations
@@ -37,26 +38,47 @@ WRITING_FUNCTIONS = frozenset(
         "nextval",
         "setval",
         "set_config",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
+        "setseed",  # the session's random() sequence: outlives the rolled-back transaction
+        "set_limit",  # pg_trgm: sets pg_trgm.similarity_threshold for the session
+        "isn_weak",  # isn: sets isn.weak for the session
         "pg_reload_conf",
         "pg_rotate_logfile",
+        "pg_rotate_logfile_old",
         "pg_switch_wal",
         "pg_promote",
-        "pg_file_write",
         "pg_notify",
         "txid_current",
         "pg_current_xact_id",
+        "pg_export_snapshot",
         "pg_import_system_collations",
-        "pg_log_backend_memory_contexts",
         "pg_sync_replication_slots",
-        "hypopg_create_index",
+        "pg_nextoid",
+        "pg_stop_making_pinned_objects",
+        "pg_extension_config_dump",
+        "pg_stat_force_next_flush",  # publishes counters early: what the run's witness reads
+        "pg_truncate_visibility_map",
+        "gin_clean_pending_list",
     }
 )
+# Functions that execute SQL (or a cursor's query) given to them as a string: the check cannot see that SQL.
+SQL_TEXT_FUNCTIONS = frozenset(
+    {
+        "query_to_xml",
+        "query_to_xmlschema",
+        "query_to_xml_and_xmlschema",
+        "cursor_to_xml",
+        "cursor_to_xmlschema",
+        "ts_stat",
+        "ts_rewrite",  # ts_rewrite(tsquery, text): the text is a SELECT
+        "connectby",  # tablefunc
+        "xpath_table",  # xml2
+    }
+)
+SQL_TEXT_FAMILIES = (re.compile(r"^crosstab\d*$"),)  # tablefunc: crosstab, crosstab2, crosstab3, crosstab4
 # Whole families, so a function added to PostgreSQL or an extension next year is caught too.
 WRITING_FAMILIES = (
     re.compile(r"^dblink(_\w+)?$"),  # another connection: anything can happen there
-    re.compile(r"^lo_\w+$"),  # large objects
+    re.compile(r"^lo(_\w+|read|write)$"),  # large objects
     re.compile(r"^pg_(restore|clear)_\w*stats$"),  # planner statistics writers (skew every later plan)
     re.compile(r"^pg_replication_\w+$"),
     re.compile(r"^pg_(create|drop|copy|alter)_\w+$"),  # replication slots, restore points
@@ -64,13 +86,28 @@ WRITING_FAMILIES = (
     re.compile(r"(^|_)reset(_(?!time)\w+)?$"),  # pg_stat_reset*, pg_stat_statements_reset, hypopg_reset, …
     re.compile(r"^pg_(try_)?advisory_\w*$"),  # advisory locks (and could block the harness's own)
     re.compile(r"^pg_(backup|wal_replay)_\w+$"),
+    re.compile(r"^pg_\w+_backend$"),  # pg_terminate_backend, pg_cancel_backend
+    re.compile(r"^pg_log_\w+$"),  # pg_log_backend_memory_contexts, pg_log_standby_snapshot
+    re.compile(r"^pg_file_(write|rename|unlink|sync)$"),  # adminpack
+    re.compile(r"^(pg_prewarm|autoprewarm_\w+|pg_buffercache_evict\w*)$"),  # the cache state a run states
+    re.compile(r"^brin_(de)?summarize_\w+$"),  # index maintenance
+    re.compile(r"^heap_force_\w+$"),  # pg_surgery
+    re.compile(r"^binary_upgrade_\w+$"),
+    re.compile(r"^hypopg_(create|drop|hide|unhide)\w*$"),
+    re.compile(r"^postgres_fdw_disconnect\w*$"),
 )
 
 
 def is_writing_function(name: str) -> bool:
-    """Whether a call to ``name`` changes state (denylist lint: fast, named, but not the guarantee)."""
-    name = name.lower()
-    return name in WRITING_FUNCTIONS or any(family.search(name) for family in WRITING_FAMILIES)
+    """Whether a call to ``name`` (folded as PostgreSQL folds it, without its schema) changes state or runs SQL
+    given as a string: the denylist, a run blocker that names file:line, though the guarantee rests on the
+    layers."""
+    return name in WRITING_FUNCTIONS or any(family.search(name) for family in WRITING_FAMILIES) or runs_sql_text(name)
+
+
+def runs_sql_text(name: str) -> bool:
+    """Whether ``name`` executes SQL given to it as a string (which no check of the query's own text can see)."""
+    return name in SQL_TEXT_FUNCTIONS or any(family.search(name) for family in SQL_TEXT_FAMILIES)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ class Unread:
     line: int
     kind: str
     reason: str
+    col: int = 1
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,10 @@ DATABASE = "harness"
 SUPERUSER = "harness"
 
 # Explicit, recorded settings: analytics plans on a small machine swing with parallelism, JIT and cache
-# size. Durability is off on purpose: this cluster holds disposable, re-seedable benchmark data.
+# size. Durability is off on purpose: this cluster holds disposable, re-seedable benchmark data. Every one
+# means the same in PostgreSQL 14–18 (wal_level=minimal needs max_wal_senders=0 in all of them).
 SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": "127.0.0.1",
-    "shared_preload_libraries": "pg_stat_statements",
-    "pg_stat_statements.track_planning": "on",  # planning time in the work metrics (harness.work)
     "shared_buffers": "256MB",
     "work_mem": "16MB",
     "maintenance_work_mem": "256MB",
@@ -66,6 +65,12 @@ SERVER_SETTINGS: dict[str, str] = {
     "autovacuum": "off",
 }
 
+# Only when the binaries ship pg_stat_statements (a build without contrib would not start with it preloaded).
+STATEMENTS_SETTINGS: dict[str, str] = {
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track_planning": "on",  # planning time in the work metrics (harness.work)
+}
+
 START_TIMEOUT_S = 30
 
 
@@ -78,6 +83,15 @@ class PgBinaries:
 
     def tool(self, name: str) -> Path:
         return self.bindir / name
+
+    def ships(self, library: str) -> bool:
+        """The build has the loadable module ``library`` (``lib/`` or ``lib/postgresql/``, as builds differ)."""
+        lib = self.bindir.parent / "lib"
+        return any((folder / f"{library}.so").is_file() for folder in (lib, lib / "postgresql"))
+
+    def settings(self) -> dict[str, str]:
+        """The server settings for a cluster of these binaries."""
+        return {**SERVER_SETTINGS, **(STATEMENTS_SETTINGS if self.ships("pg_stat_statements") else {})}
 
     @property
     def major(self) -> int:
@@ -251,8 +265,13 @@ class EmbeddedServer:
 
     @property
     def binaries(self) -> PgBinaries:
+        """``pg_bin`` if given, else the binaries this cluster last ran with (``db start --pg-bin DIR`` picks
+        the major once), else the default search."""
         if self._binaries is None:
-            self._binaries = binaries_for(self.user, find_binaries(self.pg_bin))
+            last = self._read_state().get("pg_bin")
+            remembered = str(last) if isinstance(last, str) and Path(last).is_dir() else None
+            chosen = self.pg_bin or os.environ.get("HARNESS_PG_BIN") or remembered
+            self._binaries = binaries_for(self.user, find_binaries(chosen))
         return self._binaries
 
     # -- process helpers -------------------------------------------------------------------------
@@ -370,6 +389,16 @@ class EmbeddedServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             raise ServerError(f"initdb failed: {_with_fix(_telling_line(done.stderr), self)}")
 
+    def _refuse_other_major(self) -> None:
+        """One cluster per major: ServerError when the binaries chosen are not the cluster's version."""
+        cluster = (self.data_dir / "PG_VERSION").read_text().strip()
+        if cluster != str(self.binaries.major):
+            raise ServerError(
+                f"the cluster in {self.data_dir} is PostgreSQL {cluster}, the binaries in {self.binaries.bindir} "
+                f"are {self.binaries.version}: keep one cluster per major (HARNESS_HOME=.harness/pg"
+                f"{self.binaries.major} with --pg-bin {self.binaries.bindir}), or remove this one (harness db destroy)"
+            )
+
     def status(self) -> ServerStatus:
         state = self._read_state()
         pid = self._postmaster_pid()
@@ -390,12 +419,13 @@ class EmbeddedServer:
             with _machine_errors(self.home), self.lock():
                 if not self.initialised():
                     self._initdb()
+                self._refuse_other_major()
                 self._join()  # before starting: a start interrupted from here on is ours to undo
                 current = self.status()
                 if current.running and current.port is not None:
                     port = current.port
                     if persistent and not current.persistent:
-                        self._write_state(port=port, persistent=True)
+                        self._write_state(**{**self._read_state(), "persistent": True})
                 else:
                     port = self._start(persistent)
                 self._ensure_database(port)  # under the lock: another process may not use it half-made
@@ -418,11 +448,11 @@ class EmbeddedServer:
             done = self._pg_ctl_start(port)
         if done.returncode != 0:
             raise ServerError(f"PostgreSQL did not start: {self._start_failure_reason(done, log_start)}")
-        self._write_state(port=port, persistent=persistent)
+        self._write_state(port=port, persistent=persistent, pg_bin=str(self.binaries.bindir))
         return port
 
     def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess[str]:
-        options = [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
+        options = [f"-c {key}={value}" for key, value in self.binaries.settings().items()]
         options += [f"-c port={port}", f"-c unix_socket_directories={self.data_dir}"]
         return self._run(
             [
@@ -457,15 +487,19 @@ class EmbeddedServer:
     def _ensure_database(self, port: int) -> None:
         import psycopg  # on first use: harness.db imports this module, and psycopg must follow gevent's patch
 
+        from harness.extensions import create_extensions
+
         try:
+            with psycopg.connect(self.dsn(port, "template1"), autocommit=True) as template:
+                # every database made from here on has the extensions (tests make many); reads only when it has
+                create_extensions(template)
             with psycopg.connect(self.dsn(port, "postgres"), autocommit=True) as conn:
                 exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
                 if not exists:
                     conn.execute(f"CREATE DATABASE {DATABASE}")
                 with psycopg.connect(self.dsn(port), autocommit=True) as db:
                     # Created here, never while a run measures: nothing may commit then (harness.witness).
-                    db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-                    db.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+                    create_extensions(db)
                     create_reader(db, DATABASE)  # the role that measures: reads, nothing else
         except psycopg.Error as exc:
             reason = _last_line(exc.diag.message_primary or "") or _telling_line(str(exc))
@@ -611,16 +645,33 @@ def wait_seconds() -> float:
 
 
 def create_reader(conn: psycopg.Connection, database: str) -> None:
-    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser."""
+    """Create (or re-assert) the read-only LOGIN role on the embedded cluster; idempotent, as superuser.
+
+    Every command that starts the server runs this, also while another one measures: so it writes only what
+    is missing, and a cluster already set up commits nothing (the data witness counts every commit).
+    """
     from psycopg import sql
 
+    reader = sql.Identifier(READER)
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER]).fetchone()
     if not exists:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(READER)))
-    conn.execute(
-        sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(
-            sql.Identifier(READER)
-        )
-    )
-    conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(READER)))
-    conn.execute(sql.SQL("REVOKE TEMPORARY, CREATE ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(reader))
+    row = conn.execute(_READER_STATE, {"role": READER, "database": database}).fetchone()
+    powers, member, public_can_create = row if row else (True, False, True)
+    if powers:
+        attributes = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+        conn.execute(sql.SQL("ALTER ROLE {} " + attributes).format(reader))
+    if not member:
+        conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(reader))
+    if public_can_create:
+        conn.execute(sql.SQL("REVOKE TEMPORARY, CREATE ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+
+
+# (the reader holds a power it must not, it is a member of pg_read_all_data, PUBLIC may create in the database)
+_READER_STATE = """
+SELECT (SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls
+        FROM pg_roles WHERE rolname = %(role)s),
+       pg_has_role(%(role)s, 'pg_read_all_data', 'MEMBER'),
+       EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+               WHERE d.datname = %(database)s AND a.grantee = 0 AND a.privilege_type IN ('TEMPORARY', 'CREATE'))
+"""

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from harness.catalog import Query
+from harness.environment import NO_STRATEGY
 from harness.measure import MIN_SAMPLES_FOR_P95, Measurement
 from harness.plans import Misestimate, PlanFacts, index_serving
 from harness.stats import MIN_SAMPLES_FOR_P95_UPPER, PERCENTILE_METHOD, Summary
@@ -188,6 +189,7 @@ def judge(
         checks.append(Check("execution", "fail", "no timed executions"))
     required, usable = split_expectations(query, strategy, row_counts)
     used = set(measurement.plan.indexes_used) if measurement.plan else set()
+    where = "in this database" if strategy == NO_STRATEGY else "under this strategy"
     for index in required:
         if measurement.plan is None:
             continue
@@ -201,7 +203,7 @@ def judge(
                     f"index:{index}",
                     "fail",
                     f"expected index {index} not used (plan uses {found}); "
-                    "check the index exists under this strategy and the predicate is sargable",
+                    f"check the index exists {where} and the predicate is sargable",
                 )
             )
     usable_results = {u.index: u for u in measurement.usability}
@@ -224,7 +226,7 @@ def judge(
                     f"index:{index}",
                     "fail",
                     f"expected index {index} is not usable for this query even with "
-                    "sequential scans disabled; does it exist under this strategy?",
+                    f"sequential scans disabled; does it exist {where}?",
                 )
             )
     if measurement.plan is not None:

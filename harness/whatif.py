@@ -99,9 +99,16 @@ def what_if(
 
 
 def _enable_hypopg(conn: psycopg.Connection) -> None:
-    row = conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'hypopg'").fetchone()
-    if not row or not row[0]:
+    """Make HypoPG usable in this (rolled-back) transaction; in a database the harness did not seed only when
+    it is installed already: there the harness runs no DDL at all, not even one it rolls back."""
+    row = conn.execute("SELECT installed_version FROM pg_available_extensions WHERE name = 'hypopg'").fetchone()
+    if not row:
         raise InputError(HYPOPG_MISSING.format(detail=""))
+    if row[0] is None and read_manifest(conn) is None:
+        raise InputError(
+            "--what-if needs the HypoPG extension in this database; the server ships it, but the harness creates "
+            "no extension in a database it did not seed: a DBA adds it with CREATE EXTENSION hypopg;"
+        )
     try:
         conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
     except psycopg.Error as exc:
@@ -120,7 +127,7 @@ def _create_hypothetical(conn: psycopg.Connection, sql: str) -> None:
 
 
 def _representative_params(conn: psycopg.Connection, queries: Sequence[Query], seed: int) -> dict[str, dict[str, Any]]:
-    sampler = ParamSampler(conn, anchor_of(read_manifest(conn)), seed)
+    sampler = ParamSampler(conn, anchor_of(read_manifest(conn), conn), seed)
     return {q.name: sampler.draw_sets(q, 1, query_seed(seed, q))[0] for q in queries}
 
 

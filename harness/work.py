@@ -12,7 +12,8 @@ Where the numbers come from (``Work.source``):
   summed over every role in the database: a low-privilege measuring role cannot see other roles' rows, and
   the admin cannot see the measuring role's queryid unless it reads them itself. Another session running
   the same statement at the same moment would be counted too; ``calls`` then exceeds the executions timed.
-- ``explain``: without the extension (a ``--dsn`` server that does not preload it), one
+- ``explain``: without the extension (a ``--dsn`` database that lacks it: the harness never creates it
+  there; see ``harness.capabilities``), one
   ``EXPLAIN (ANALYZE, BUFFERS)`` per distinct draw of the timed slice, weighted by how often the draw occurs.
   Instrumented, so its times are not comparable with pg_stat_statements'; its buffer counts are.
 
@@ -157,19 +158,6 @@ def query_identifier(conn: psycopg.Connection, sql: str, params: Mapping[str, An
     top = plan[0] if plan else {}
     value = top.get("Query Identifier") if isinstance(top, Mapping) else None
     return int(value) if value else None
-
-
-def ensure_pg_stat_statements(admin_dsn: str) -> bool:
-    """Create the extension in the database when the server preloads it; True when it is usable."""
-    try:
-        with connect(admin_dsn, application_name="harness-work") as admin:
-            loaded = admin.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'").fetchone()
-            if not loaded:
-                admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            admin.execute("SELECT 1 FROM pg_stat_statements LIMIT 1")
-        return True
-    except (psycopg.Error, DatabaseError):
-        return False
 
 
 def explain_work(conn: psycopg.Connection, sql: str, param_sets: Sequence[Mapping[str, Any]]) -> tuple[Work, list[Any]]:

@@ -209,7 +209,7 @@ class Workload:
         (``query_seed``), anchored on the data's anchor: the same sets on every run, whatever else is selected.
         ``sql`` draws are the user's SQL too, so they run as the measuring role (``reader_dsn``) when given."""
         with connect(reader_dsn or self.dsn) as conn:
-            sampler = ParamSampler(conn, anchor_of(manifest), self.seed)
+            sampler = ParamSampler(conn, anchor_of(manifest, conn), self.seed)
             chosen = self.catalog.queries if queries is None else queries
             return {q.name: sampler.draw_sets(q, count, query_seed(self.seed, q)) for q in chosen}
 

@@ -13,11 +13,35 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.server import EmbeddedServer
+from harness.errors import ServerError
+from harness.server import EmbeddedServer, find_binaries
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_HOME = Path(os.environ.get("HARNESS_TEST_HOME", REPO / ".harness" / "test"))
 _counter = itertools.count()
+# The other majors the version tests run on: bin directories, separated by os.pathsep (Debian's 15 by default;
+# .ci/run installs it). The embedded wheel's 18 is always in the matrix.
+OTHER_PG_BINS = os.environ.get("HARNESS_TEST_PG_BINS", "/usr/lib/postgresql/15/bin").split(os.pathsep)
+EMBEDDED = "embedded"
+
+
+@pytest.fixture(scope="module", params=[EMBEDDED, *OTHER_PG_BINS])
+def matrix_server(request: pytest.FixtureRequest) -> Iterator[EmbeddedServer]:
+    """A private cluster of its own per major of the matrix (nothing else runs on it, so a test may watch the
+    whole cluster's next transaction id), stopped after the module. Binaries that are missing are a failure, not
+    a skip: CI installs them."""
+    pg_bin = None if request.param == EMBEDDED else request.param
+    try:
+        binaries = find_binaries(pg_bin)
+    except ServerError as exc:
+        pytest.fail(f"PostgreSQL binaries for the version tests are missing ({exc}); install them (apt-get "
+                    "install -y --no-install-recommends postgresql-15) or set HARNESS_TEST_PG_BINS")  # fmt: skip
+    server = EmbeddedServer(TEST_HOME.parent / f"test-pg{binaries.major}", pg_bin=binaries.bindir)
+    already_running = server.status().running
+    server.ensure_running(persistent=True)  # autovacuum off, as every private cluster: no commit in a test's window
+    yield server
+    if not already_running:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

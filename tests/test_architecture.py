@@ -136,6 +136,7 @@ def test_the_cycle_finder_sees_a_cycle_through_a_package_init() -> None:
 
 # CLI command → the library function behind it (the keyword arguments it must accept).
 LIBRARY_CALLS = {
+    "init": "init",
     "seed": "seed",
     "check": "check",
     "run": "run",

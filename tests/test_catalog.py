@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import load_catalog, load_query, scan_placeholders
+from harness.catalog import MAX_QUERY_FILE_BYTES, load_catalog, load_query, scan_placeholders
 from harness.errors import ConfigError, InputError, did_you_mean
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,6 +133,19 @@ def test_file_level_errors(tmp_path: Path):
     assert (error.value.line, error.value.col) == (2, 5)
     with pytest.raises(ConfigError, match="letters, digits"):
         load_query(write(tmp_path, "SELECT 1\n", name="bad name"))
+
+
+def test_a_nul_byte_or_a_file_over_1_mb_is_refused_at_its_position(tmp_path: Path):
+    (tmp_path / "nul.sql").write_bytes(b"/* harness\n*/\nSELECT 1 AS a\x00b\n")
+    with pytest.raises(ConfigError, match="NUL byte") as error:
+        load_query(tmp_path / "nul.sql")
+    assert (error.value.line, error.value.col) == (3, 14)
+    (tmp_path / "big.sql").write_bytes(b"SELECT 1" + b" " * MAX_QUERY_FILE_BYTES + b"\n")
+    with pytest.raises(ConfigError, match="larger than 1 MB") as error:
+        load_query(tmp_path / "big.sql")
+    assert (error.value.line, error.value.col) == (1, 1)
+    (tmp_path / "fits.sql").write_bytes(b"SELECT 1" + b" " * (MAX_QUERY_FILE_BYTES - 9) + b"\n")
+    assert load_query(tmp_path / "fits.sql").sql == "SELECT 1"
 
 
 def test_catalog_get_and_select_suggest_names(tmp_path: Path):

@@ -12,6 +12,7 @@ import pytest
 
 from harness.catalog import load_catalog
 from harness.check import check_catalog, run_check
+from harness.check.escapes import BadEscape, decode_escapes
 from harness.ddl import load_schema_ddl
 from harness.lint import RULE_IDS
 from harness.schema import load_schema_live
@@ -171,3 +172,43 @@ def test_live_mode_prepares_every_query_without_running_it(schema_dsn: str, tmp_
     assert code == 0, out
     with psycopg.connect(schema_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+def test_escapes_are_decoded_where_postgresql_decodes_them(tmp_path: Path):
+    """A -- comment ends at a carriage return too (PostgreSQL's lexer), so the escaped call after it is code."""
+    (tmp_path / "q.sql").write_text("SELECT 1 AS a -- a comment\r, U&\"set\\005Fconfig\"('a', 'b', false) AS b\n")
+    findings = json.loads(check(tmp_path)[0])["findings"]
+    assert [(f["rule_id"], f["line"], f["col"]) for f in findings] == [("not_read_only", 1, 30)]
+    assert findings[0]["message"] == "set_config() changes state"
+
+
+UNICODE_LITERALS = [
+    r"U&'caf\00e9'",
+    r"u&'\+01F600 \D83D\DE00'",
+    r"U&'it''s \0027 \\'",
+    r"U&'d!0061t!+000061 \0041' UESCAPE '!'",
+    r"U&'a#0022' /* a comment */ UESCAPE '#'",
+    r'U&"my\0020col"',
+    r'U&"a""b\0022"',
+    r'U&"set!005Fconfig" UESCAPE' + " '!'",
+]
+UNDECODABLE = [r"U&'\zzzz'", r"U&'\D83D'", r"U&'\DE00x'", r"U&'\+110000'", r"U&'\0000'", r"U&'x' UESCAPE '+'"]
+
+
+def test_escapes_decode_to_what_postgresql_reads(fresh_dsn: str):
+    """Each literal decoded offline is the value (or column name) the server makes of the original; what the
+    decoder refuses, the server refuses too."""
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        for literal in UNICODE_LITERALS:
+            sql = f"SELECT {literal}" if literal[2] == "'" else f"SELECT 1 AS {literal}"  # a string, or a name
+            decoded = decode_escapes(sql)
+            assert not isinstance(decoded, BadEscape), (literal, decoded)
+            server, offline = (conn.execute(text) for text in (sql, decoded[0]))
+            assert (server.description[0].name, server.fetchone()) == (
+                offline.description[0].name,
+                offline.fetchone(),
+            ), literal
+        for literal in UNDECODABLE:
+            assert isinstance(decode_escapes(f"SELECT {literal}"), BadEscape), literal
+            with pytest.raises(psycopg.errors.SyntaxError):
+                conn.execute(f"SELECT {literal}")

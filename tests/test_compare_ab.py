@@ -13,17 +13,19 @@ import pytest
 from conftest import REPO, run_harness
 
 from harness.compare import compare_catalogs, compare_runs
-from harness.compare.interleave import shuffled
+from harness.compare.interleave import balanced
 from harness.errors import ConfigError, InputError
 from harness.results import load_run
 from harness.seed import TABLES
 from harness.strategies import existing_indexes, load_strategy
+from harness.strategies import strategies_dir as default_strategies_dir
 
 # Latency dominated by pg_sleep, as in test_compare.py: a scheduler hiccup of a few ms cannot move a p95.
 STEADY = "SELECT pg_sleep(0.015), count(*) FROM users"
 FAST = "SELECT pg_sleep(0.010)"
 SLOW = "SELECT pg_sleep(0.020)"
 FEW = ("--iterations", "20", "--warmup", "1", "--rounds", "4")
+SMALL = {"iterations": 4, "warmup": 0, "rounds": 2}
 
 
 def write_catalog(directory: Path, queries: dict[str, str], params: dict[str, str] | None = None) -> Path:
@@ -39,23 +41,26 @@ def ab(dsn: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedPro
     return run_harness("compare", "--tier", "test", "--dsn", dsn, *FEW, *args, cwd=cwd)
 
 
-def test_shuffled_orders_are_seeded_and_vary() -> None:
-    orders = [tuple(shuffled(("base", "cand"), 42, r)) for r in range(40)]
-    assert orders == [tuple(shuffled(("base", "cand"), 42, r)) for r in range(40)]
-    assert 10 < orders.count(("base", "cand")) < 30  # both orders, roughly half each
-    assert orders != [tuple(shuffled(("base", "cand"), 7, r)) for r in range(40)]
+def test_each_side_goes_first_in_exactly_half_the_rounds_in_a_seeded_order() -> None:
+    def orders(seed: int, *keys: int) -> list[tuple[str, ...]]:
+        return [tuple(balanced(("base", "cand"), r, 10, seed, *keys)) for r in range(10)]
+
+    assert orders(42) == orders(42)
+    assert orders(42).count(("base", "cand")) == orders(42).count(("cand", "base")) == 5
+    assert orders(42) != orders(7) or orders(42, 1) != orders(42, 2)  # which rounds depends on the seed
 
 
 def test_a_planted_slowdown_fails_naming_the_query_and_an_identical_copy_passes(tier_dsn: str, tmp_path: Path) -> None:
     cand = write_catalog(tmp_path / "cand", {"steady": STEADY, "planted": SLOW})
     base = write_catalog(tmp_path / "base", {"steady": STEADY, "planted": FAST})
-    slower = ab(tier_dsn, "--queries", str(cand), "--base-queries", str(base), "--reports-dir", str(tmp_path / "r1"))
+    # --all: `steady` is unchanged, measured anyway to show both sides' work counted apart
+    slower = ab(tier_dsn, "--queries", str(cand), "--base-queries", str(base), "--all", "--reports-dir", str(tmp_path))
     assert slower.returncode == 1, slower.stderr
     assert "REGRESSION: planted" in slower.stdout and "REGRESSION: steady" not in slower.stdout
-    assert "design: 4 rounds, n = 20 timed runs per query and side" in slower.stdout
+    assert "design: up to 4 rounds, n = 20 timed runs per query and side" in slower.stdout
     assert "2 of 2 queries paired by draw; test: work first" in slower.stdout
     assert "Wilcoxon" in slower.stdout and "family-wise α = 0.01" in slower.stdout
-    (report,) = (tmp_path / "r1").iterdir()
+    (report,) = tmp_path.glob("compare-*")
     data = json.loads((report / "compare.json").read_text())
     assert data["kind"] == "catalogs" and data["exit_code"] == 1 and data["design"]["rounds"] == 4
     # both sides are saved as runs; re-compared as the sides of one interleaved job they give the same verdict
@@ -69,9 +74,40 @@ def test_a_planted_slowdown_fails_naming_the_query_and_an_identical_copy_passes(
         work = load_run(report / side / "run.json").queries["steady"].work
         assert work is not None and work.source == "pg_stat_statements" and work.calls == 20, (side, work)
 
-    same = ab(tier_dsn, "--queries", str(cand), "--base-queries", str(cand), "--reports-dir", str(tmp_path / "r2"))
+    same = ab(
+        tier_dsn, "--queries", str(cand), "--base-queries", str(cand), "--all", "--reports-dir", str(tmp_path / "r2")
+    )
     assert same.returncode == 0, same.stdout + same.stderr
     assert "REGRESSION" not in same.stdout and "design: 2 of 2 queries paired by draw" in same.stdout
+
+
+def test_only_what_a_change_can_affect_is_measured(tier_dsn: str, tmp_path: Path) -> None:
+    """An identical catalog (its strategy named) finishes without touching the database; a comment-only edit is
+    unchanged; an index changed on a table a query reads makes that query (and only it) measured."""
+    base = write_catalog(tmp_path / "base", {"steady": STEADY, "planted": FAST})
+    same = run_harness("compare", "--tier", "test", "--dsn", "host=127.0.0.1 port=1 dbname=nowhere",
+                       "--strategy", "baseline", "--queries", str(base), "--base-queries", str(base))  # fmt: skip
+    assert same.returncode == 0, same.stdout + same.stderr  # a DSN pointing nowhere: it never connected
+    assert "no query can have changed: nothing measured" in same.stdout
+    assert (
+        "unchanged: not measured: steady: same SQL (comments and whitespace aside), draws, prepare mode and "
+        "indexes on users" in same.stdout
+    )
+    commented = write_catalog(tmp_path / "commented", {"steady": "-- a note\n" + STEADY.replace(" ", "\n  "),
+                                                       "planted": FAST + " /* why */"})  # fmt: skip
+    result = compare_catalogs(tier_dsn, base_queries_dir=base, queries_dir=commented, tier="test", **SMALL)
+    assert result.queries == () and [name for name, _ in result.unchanged] == ["planted", "steady"]
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    for strategy in default_strategies_dir().glob("*.sql"):
+        (strategies / strategy.name).write_text(strategy.read_text())
+    baseline = strategies / "baseline.sql"
+    baseline.write_text(baseline.read_text() + "\nCREATE INDEX users_extra_idx ON users (signup_at, id);\n")
+    result = compare_catalogs(tier_dsn, base_queries_dir=base, queries_dir=base, strategies_dir=strategies,
+                              base_strategies_dir=default_strategies_dir(), tier="test", strategy="baseline",
+                              **SMALL)  # fmt: skip
+    assert [q.name for q in result.queries] == ["steady"]
+    assert [name for name, _ in result.unchanged] == ["planted"]  # it reads no table
 
 
 def test_queries_on_one_side_are_listed_not_measured_and_different_params_are_unpaired(
@@ -82,7 +118,7 @@ def test_queries_on_one_side_are_listed_not_measured_and_different_params_are_un
     wider = {"drawn": 'k = { draw = "int", min = 1, max = 1000000 }'}
     cand = write_catalog(tmp_path / "cand", {"steady": STEADY, "new": FAST, "drawn": "SELECT %(k)s::int"}, wider)
     result = compare_catalogs(tier_dsn, base_queries_dir=base, queries_dir=cand, tier="test",
-                              iterations=4, warmup=0, rounds=2)  # fmt: skip
+                              iterations=4, warmup=0, rounds=2, measure_all=True)  # fmt: skip
     assert [q.name for q in result.queries] == ["drawn", "steady"]
     assert result.only_in_base == ("gone",) and result.only_in_cand == ("new",)
     assert result.design is not None

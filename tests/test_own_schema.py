@@ -8,6 +8,9 @@ from pathlib import Path
 import psycopg
 from conftest import run_harness
 
+from harness.check import run_check
+from harness.ddl import load_schema_ddl
+
 SCHEMA = """CREATE TABLE orders (
     id          bigint PRIMARY KEY,
     customer_id integer NOT NULL,
@@ -78,3 +81,51 @@ def test_own_schema_is_checked_measured_and_gated(tmp_path: Path, fresh_dsn: str
     with psycopg.connect(fresh_dsn) as conn:  # --no-seed: the team's data was never touched
         assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 50_000
         assert conn.execute("SELECT to_regclass('harness_manifest')").fetchone()[0] is None
+
+
+DUMP18 = Path(__file__).parent / "fixtures" / "schemas" / "pg_dump18_virtual.sql"
+
+
+def _findings(queries: Path, schema: Path) -> list[dict[str, object]]:
+    out, _ = run_check(queries, schema, None, None, "json", False)
+    return json.loads(out)["findings"]
+
+
+def test_a_postgresql_18_dump_with_virtual_generated_columns_is_read_whole(tmp_path: Path) -> None:
+    """pg_dump 18 leaves VIRTUAL out (the default); written out, as in a hand-written schema, it reads the same."""
+    written = tmp_path / "schema.sql"
+    written.write_text(DUMP18.read_text().replace("(qty)::numeric)),", "(qty)::numeric)) VIRTUAL,", 1))
+    assert " VIRTUAL," in written.read_text()
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "q.sql").write_text("SELECT i.id, i.total, i.label, i.half FROM shop.items i WHERE i.total > 10\n")
+    for dump in (DUMP18, written):
+        schema = load_schema_ddl(dump, [])
+        assert schema.unread == ()
+        assert list(schema.columns("items", "shop")) == ["id", "price", "qty", "total", "label", "half"]
+        assert _findings(queries, dump) == []  # no false unknown_table
+
+
+def test_schema_unread_names_the_files_line_and_column(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE TABLE ok (a int);\n\nCREATE TABLE bad (\n    a int,\n    b int CHECK (b > )\n);\n")
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "q.sql").write_text("SELECT o.a FROM ok o\n")
+    (unread,) = _findings(queries, schema)
+    assert (unread["rule_id"], unread["line"], unread["col"]) == ("schema_unread", 5, 22)
+    assert "Line" not in str(unread["message"]), unread["message"]
+
+
+def test_bad_expectation_suggests_only_indexes_that_can_serve_the_query(tmp_path: Path) -> None:
+    """orders_2026_note_idx is a partition's own index, attached to no index of shop.orders: a plan of a query
+    on shop.orders can never report it, so it is no suggestion for that query."""
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    expect = "/* harness\n[[expect]]\nindexes = [\"{}\"]\n*/\nSELECT o.id FROM shop.orders o WHERE o.note = 'x'\n"
+    (queries / "note.sql").write_text(expect.format("orders_2026_note_ix"))
+    (queries / "item.sql").write_text(expect.format("orders_item_ix"))
+    messages = {Path(str(f["path"])).stem: str(f["message"]) for f in _findings(queries, DUMP18)}
+    assert messages["note"].startswith(f"index 'orders_2026_note_ix' is not in {DUMP18}"), messages
+    assert "orders_2026_note_idx" not in messages["note"], messages
+    assert messages["item"].endswith("(did you mean 'orders_item_idx'?)"), messages

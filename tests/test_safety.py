@@ -149,6 +149,50 @@ def refuse_unrunnable_dir(directory: Path) -> None:
     refuse_unrunnable(load_catalog(directory))
 
 
+# Each as PostgreSQL 18 resolves it: U&-escaped, with UESCAPE, quoted, schema-qualified (issue 16).
+REFUSED_SPELLINGS = {
+    "set_config": (r"""SELECT U&"set\005Fconfig"('work_mem', '1GB', false)""", "", "set_config() changes state"),
+    "setval": (r"""SELECT U&"pg_catalog".U&"set!0076al" UESCAPE '!'('users_id_seq', 1)""", "", "setval() changes"),
+    "txid_current": (r'SELECT "pg_catalog".u&"txid\005fcurrent"()', "", "txid_current() changes state"),
+    "pg_notify": (r"""SELECT pg_catalog.U&"pg\+00005Fnotify"('c', 'x')""", "", "pg_notify() changes state"),
+    "pg_advisory_lock_shared": (
+        r'SELECT U&"pg_advisory\005Flock_shared"(1751217774)',
+        "",
+        "pg_advisory_lock_shared() changes state",
+    ),
+    "the issue's attack": (
+        r"""SELECT U&"set\005Fconfig"('default_transaction_read_only', 'off', false) AS a,
+       CASE WHEN current_setting('transaction_read_only')::bool THEN NULL
+            ELSE U&"lo\005Ffrom\005Fbytea"(0, '\x4142'::bytea) END AS b""",
+        "",
+        "set_config() changes state",
+    ),
+    "ts_stat": (r"SELECT * FROM ts_stat('SELECT to_tsvector(display_name) FROM users')", "", "ts_stat() executes SQL"),
+    "query_to_xml": (r"SELECT query_to_xml('SELECT 1', true, true, '')", "", "query_to_xml() executes SQL given as"),
+    "undecodable, though unparsed is allowed": (r'SELECT U&"\zzzz"(1)', ALLOW, "invalid Unicode escape '\\zzzz'"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_SPELLINGS))
+def test_escaped_writers_and_sql_in_strings_are_refused_by_check_and_by_run_before_connecting(
+    tmp_path: Path, case: str
+) -> None:
+    sql, header, words = REFUSED_SPELLINGS[case]
+    queries = catalog(tmp_path / "q", sql, header)
+    line = (queries / "q.sql").read_text().split("\n").index(sql.split("\n")[0]) + 1
+    checked = run_harness("check", "--queries", str(queries))
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert f"{queries / 'q.sql'}:{line}:" in checked.stdout and words in checked.stdout, checked.stdout
+    home, reports = tmp_path / "home", tmp_path / "reports"
+    done = run_harness("run", "--tier", "test", "--queries", str(queries), "--reports-dir", str(reports),
+                       env={"HARNESS_HOME": str(home)})  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    errors = [x for x in done.stderr.splitlines() if x.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"Error: {queries / 'q.sql'}:{line}:"), done.stderr
+    assert words in errors[0], errors[0]
+    assert not reports.exists() and not home.exists()  # refused before a server was even started
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -167,13 +211,28 @@ def refuse_unrunnable_dir(directory: Path) -> None:
         "pg_advisory_unlock_all",
         "pg_try_advisory_xact_lock",
         "pg_create_restore_point",
+        "pg_prewarm",
+        "pg_buffercache_evict_relation",
+        "setseed",
+        "pg_terminate_backend",
+        "pg_log_standby_snapshot",
+        "lowrite",
+        "crosstab3",
+        "connectby",
+        "xpath_table",
+        "ts_rewrite",
+        "cursor_to_xmlschema",
+        "query_to_xml_and_xmlschema",
     ],
 )
 def test_the_denylist_names_whole_families(name: str) -> None:
     assert is_writing_function(name)
 
 
-@pytest.mark.parametrize("name", ["count", "date_trunc", "pg_stat_get_db_stat_reset_time", "lower", "pg_size_pretty"])
+@pytest.mark.parametrize(
+    "name",
+    ["count", "date_trunc", "pg_stat_get_db_stat_reset_time", "lower", "pg_size_pretty", "table_to_xml", "SET_CONFIG"],
+)
 def test_the_denylist_leaves_readers_alone(name: str) -> None:
     assert not is_writing_function(name)
 
@@ -463,7 +522,7 @@ def test_a_run_refused_for_a_foreign_database_writes_no_report(fresh_dsn: str, t
     reports = tmp_path / "r"
     done = run_harness("run", "--dsn", fresh_dsn, "--queries", str(queries), "--reports-dir", str(reports))
     assert done.returncode == 2, done.stderr
-    assert "did not create: customers" in done.stderr
+    assert "did not create (tables customers)" in done.stderr
     assert not reports.exists()
 
 
@@ -556,6 +615,41 @@ def test_other_bad_inputs_are_exit_2_with_one_line(cluster: Cluster, fresh_dsn: 
         errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
         assert len(errors) == 1 and words in errors[0], (name, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("run", "--warmup", "999999999999999999999"), "'--warmup': 999999999999999999999 is not in the range 0<="),
+        (("run", "--iterations", "100001"), "'--iterations': 100001 is not in the range 1<=x<=100000"),
+        (("run", "--seed", "-1"), "'--seed': -1 is not in the range"),
+        (("compare", "--strategies", "none,tuned", "--rounds", "1001"), "'--rounds': 1001 is not in the range"),
+        (("compare", "--strategies", "none,tuned", "--warmup", "10001"), "'--warmup': 10001 is not in the range"),
+        (("load", "--users", "10001"), "'--users' / '-u': 10001 is not in the range 1<=x<=10000"),
+        (("load", "--spawn-rate", "1e30"), "'--spawn-rate' / '-r': 1e+30 is not in the range"),
+        (("load", "--duration", "24h1s"), "'--duration' / '-t': '24h1s' is longer than 24h"),
+        (("load", "--duration", "999999999999999999h"), "is longer than 24h"),
+        (("seed", "--seed", "99999999999999999999999"), "'--seed': 99999999999999999999999 is not in the range"),
+        (("run", "--queries", "{nul}"), "{nul}/q.sql:2:14: NUL byte"),
+        (("run", "--queries", "{big}"), "{big}/q.sql:1:1: larger than 1 MB"),
+    ],
+)
+def test_counts_past_their_ceiling_and_nul_or_huge_query_files_are_exit_2_before_connecting(
+    tmp_path: Path, args: tuple[str, ...], words: str
+) -> None:
+    nul, big = tmp_path / "nul", tmp_path / "big"
+    for folder, content in ((nul, b"-- a NUL byte\nSELECT 1 AS a\x00b\n"), (big, b"SELECT 1" + b" " * 2**20)):
+        folder.mkdir()
+        (folder / "q.sql").write_bytes(content)
+    home, reports = tmp_path / "home", tmp_path / "reports"
+    paths = {"nul": str(nul), "big": str(big)}
+    nowhere = "host=127.0.0.1 port=1 dbname=x connect_timeout=2"
+    where = ["--dsn", nowhere] + ([] if args[0] == "seed" else ["--reports-dir", str(reports)])
+    done = run_harness(*(a.format(**paths) for a in args), *where, env={"HARNESS_HOME": str(home)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and words.format(**paths) in lines[0], done.stderr
+    assert not reports.exists() and not home.exists()
 
 
 def test_check_live_prepares_one_statement_only(cluster: Cluster, unchanged: None, tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 import psycopg
 from conftest import run_harness
 
+from harness.capabilities import capabilities
 from harness.catalog import load_catalog
 from harness.measure import MeasureOptions, measure_query
-from harness.work import WorkProbe, ensure_pg_stat_statements, explain_work
+from harness.work import WorkProbe, explain_work
 
 OPTIONS = MeasureOptions(iterations=20, warmup=3)
 
@@ -35,7 +36,7 @@ def test_the_same_data_and_draws_give_identical_work(fresh_dsn: str, tmp_path: P
     make_table(fresh_dsn)
     query = by_k(tmp_path)
     draws = [{"k": (i * 37) % 500} for i in range(OPTIONS.warmup + OPTIONS.iterations)]
-    assert ensure_pg_stat_statements(fresh_dsn)  # as `harness run` does before measuring
+    assert capabilities(fresh_dsn).pg_stat_statements  # the embedded cluster's databases have it from creation
     first = measure_query(fresh_dsn, query, draws, OPTIONS, 100.0)
     second = measure_query(fresh_dsn, query, draws, OPTIONS, 100.0)
     assert first.work is not None and first.work.source == "pg_stat_statements"

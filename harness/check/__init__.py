@@ -3,7 +3,8 @@
 Offline, the schema comes from the DDL (``schema.sql`` + the strategies' CREATE INDEX statements), parsed
 with sqlglot; with a DSN it comes from the live catalog, and every query is also PREPAREd (never executed)
 inside a read-only transaction. The package, one idea per module: ``findings`` (what is reported),
-``parse`` (the sqlglot adapter), ``rules`` (correctness rules; style rules are in ``harness.lint``),
+``escapes`` (PostgreSQL's Unicode escapes, decoded before sqlglot reads the SQL), ``parse`` (the sqlglot
+adapter), ``rules`` (correctness rules; style rules are in ``harness.lint``),
 ``prepare`` (live PREPARE), ``format`` (text, JSON, GitHub annotations); here, the command and its exit code.
 The SQL that runs is always the file's own text: sqlglot only reads it.
 """
@@ -75,7 +76,7 @@ def run_check(
     else:
         schema = load_schema_ddl(schema_sql, sorted(strategies_dir.glob("*.sql")) if strategies_dir else [])
         findings += [
-            finding("schema_unread", u.path, u.line, 1, f"{u.kind} not read: {u.reason}") for u in schema.unread
+            finding("schema_unread", u.path, u.line, u.col, f"{u.kind} not read: {u.reason}") for u in schema.unread
         ]
     findings = sorted(
         findings + check_catalog(Catalog(queries_dir, tuple(queries)), schema, dsn),

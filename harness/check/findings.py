@@ -16,6 +16,11 @@ CHECK_RULES: dict[str, tuple[str, str]] = {
         "error",
         f'the harness runs only SQL it understands: rewrite it, or add [lint.allow] {UNPARSED} = "why it is safe"',
     ),
+    "bad_escape": (
+        "error",
+        "write the character itself or a valid escape: \\XXXX or \\+XXXXXX (hex digits), \\\\ for the escape "
+        "character itself; UESCAPE 'c' takes one character that is not a hex digit, +, quote or space",
+    ),
     "no_statement": ("error", "write one SELECT query after the header (the file holds only comments or ';')"),
     "multiple_statements": ("error", "keep one statement per file; split the rest into their own .sql files"),
     "not_read_only": ("error", "catalog queries must be read-only SELECT/WITH: remove the write"),

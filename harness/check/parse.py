@@ -1,12 +1,14 @@
 """The sqlglot adapter: a query's SQL as sqlglot reads it, with every position mapped back into the file.
 
-psycopg's placeholders are rewritten before parsing (``%(name)s`` → ``:name``, ``%%`` → ``%``) and the offset
-map turns sqlglot's positions back into the file's. sqlglot only reads the SQL; what runs is the file's text.
+psycopg's placeholders are rewritten before parsing (``%(name)s`` → ``:name``, ``%%`` → ``%``), Unicode escapes
+are decoded (``harness.check.escapes``), and the offset map turns sqlglot's positions back into the file's.
+sqlglot only reads the SQL; what runs is the file's text.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.tokens import Token
 
 from harness.catalog import PLACEHOLDER
+from harness.check.escapes import BadEscape, decode_escapes
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,16 @@ def rewrite(sql: str, placeholder: Callable[[str], str]) -> tuple[str, list[int]
     return "".join(pieces), offsets, placeholders
 
 
-def parse(sql: str) -> Parsed | tuple[int, str]:
-    """The parsed statements, or (offset in sql, message) of the syntax error."""
-    text, offsets, placeholders = rewrite(sql, lambda name: ":" + name)
+NAMEDATALEN = 63  # PostgreSQL truncates longer identifiers to this many bytes
+
+
+def parse(sql: str) -> Parsed | BadEscape | tuple[int, str]:
+    """The parsed statements, an escape that cannot be decoded (offset in sql), or (offset in sql, message) of
+    the syntax error."""
+    readable = _server_text(sql)
+    if isinstance(readable, BadEscape):
+        return readable
+    text, offsets, placeholders = readable
     dialect = Postgres()
     try:
         tokens = dialect.tokenize(text)
@@ -82,6 +92,26 @@ def parse(sql: str) -> Parsed | tuple[int, str]:
         return offsets[offset], _readable(error.get("description") or str(exc).splitlines()[0])
     _place_placeholders(statements, placeholders)
     return Parsed(text, offsets, tokens, statements)
+
+
+def fold(name: str, quoted: bool) -> str:
+    """An identifier as PostgreSQL stores it: unquoted folded to lower case, quoted kept, at most 63 bytes."""
+    return (name if quoted else name.lower()).encode()[:NAMEDATALEN].decode(errors="ignore")
+
+
+def _server_text(sql: str) -> tuple[str, list[int], list[tuple[str, int]]] | BadEscape:
+    """What sqlglot reads: placeholders rewritten as the server receives them, Unicode escapes decoded; with
+    the offset map into ``sql`` and the placeholders' (name, offset in the text)."""
+    text, offsets, placeholders = rewrite(sql, lambda name: ":" + name)
+    decoded = decode_escapes(text)
+    if isinstance(decoded, BadEscape):
+        return BadEscape(offsets[decoded.offset], decoded.message)
+    text, source = decoded
+    return (
+        text,
+        [offsets[i] for i in source],
+        [(name, bisect_left(source, offset)) for name, offset in placeholders],
+    )
 
 
 def _place_placeholders(statements: list[exp.Expression], placeholders: list[tuple[str, int]]) -> None:

@@ -15,11 +15,12 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import Token, TokenType
 
 from harness.catalog import IndexExpectation, ParamSpec, Query, scan_placeholders
+from harness.check.escapes import BadEscape
 from harness.check.findings import Finding, Reporter
-from harness.check.parse import first_offset, parse
+from harness.check.parse import Parsed, first_offset, fold, parse
 from harness.errors import did_you_mean
 from harness.lint import LintContext, run_lints
-from harness.safety import UNPARSED, is_writing_function
+from harness.safety import UNPARSED, is_writing_function, runs_sql_text
 from harness.schema import SchemaInfo
 
 _WRITES = (
@@ -46,6 +47,9 @@ def check_query(query: Query, schema: SchemaInfo) -> list[Finding]:
         if param.draw == "sql":
             _check_draw_sql(param, schema, report)
     parsed = parse(query.sql)
+    if isinstance(parsed, BadEscape):  # never silenced: what cannot be decoded cannot be checked
+        report.at_offset("bad_escape", parsed.offset, parsed.message)
+        return report.findings
     if isinstance(parsed, tuple):
         if UNPARSED not in query.lint_allow:  # allowed: the server judges it (harness.safety)
             report.at_offset("parse_error", *parsed)
@@ -73,6 +77,7 @@ def check_query(query: Query, schema: SchemaInfo) -> list[Finding]:
 
 RUN_BLOCKERS = (
     "not_read_only",
+    "bad_escape",
     "multiple_statements",
     "no_statement",
     "unparsed",
@@ -87,7 +92,8 @@ def run_blockers(query: Query) -> list[Finding]:
     several statements or none, cannot be parsed, or its placeholders and declared parameters do not match.
 
     SQL sqlglot cannot parse is refused unless the file allows it with ``[lint.allow] unparsed``; then the
-    server judges it, one statement at a time and as a role that can only read (``harness.safety``).
+    server judges it, one statement at a time and as a role that can only read (``harness.safety``). An
+    escape that cannot be decoded is refused whatever the file allows.
     """
     report = Reporter(query)
     _check_placeholders(query, report)
@@ -103,6 +109,9 @@ def run_blockers(query: Query) -> list[Finding]:
             else:
                 report.at_line(rule_id, line, 1, label + message)
 
+        if isinstance(parsed, BadEscape):
+            at("bad_escape", parsed.offset, parsed.message)
+            continue
         if isinstance(parsed, tuple):
             if not allow_unparsed:
                 at("unparsed", parsed[0], f"sqlglot cannot parse it ({parsed[1]})")
@@ -146,8 +155,8 @@ def _write_problems(statement: exp.Expression, tokens: list[Token]) -> Iterator[
         if isinstance(node, _WRITES):
             offset = _statement_keyword(tokens, first_offset(node) or start)
             yield "not_read_only", offset, f"{type(node).__name__.upper()} inside the query: it would write"
-        elif isinstance(node, exp.Func) and is_writing_function(_function_name(node)):
-            yield "not_read_only", first_offset(node) or start, f"{_function_name(node)}() changes state"
+        elif isinstance(node, exp.Func) and (denied := _denied_call(_function_name(node))):
+            yield "not_read_only", first_offset(node) or start, denied
         elif isinstance(node, exp.Select) and node.args.get("into") is not None:
             into = [t.start for t in tokens if t.token_type == TokenType.INTO]
             yield "not_read_only", into[0] if into else start, "SELECT … INTO creates a table"
@@ -175,7 +184,19 @@ def _statement_keyword(tokens: list[Token], limit: int) -> int:
 
 
 def _function_name(node: exp.Func) -> str:
-    return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+    """The name PostgreSQL resolves the call to (``fold``). A schema (``pg_catalog.set_config``: a Dot around
+    the call) is not part of the node's name."""
+    if not isinstance(node, exp.Anonymous):
+        return node.sql_name().lower()
+    written = node.this
+    return fold(str(node.name), quoted=isinstance(written, exp.Identifier) and bool(written.quoted))
+
+
+def _denied_call(name: str) -> str | None:
+    """Why a call of ``name`` may not run (the denylist), or None."""
+    if not is_writing_function(name):
+        return None
+    return f"{name}() {'executes SQL given as a string' if runs_sql_text(name) else 'changes state'}"
 
 
 def _cte_names(statement: exp.Expression) -> set[str]:
@@ -313,7 +334,7 @@ def _check_expectations(query: Query, schema: SchemaInfo, report: Reporter) -> N
         elif not expectation.strategies:
             for index in expectation.indexes:
                 if index not in schema.index_names:
-                    hint = did_you_mean(index, {i.name for i in schema.indexes.values()})
+                    hint = did_you_mean(index, _servable_indexes(query, schema))
                     report.at_line("bad_expectation", *where, f"index {index!r} is not in {schema.source}{hint}")
         for table in expectation.min_rows:
             if schema.resolve_written(table) is None:
@@ -322,6 +343,25 @@ def _check_expectations(query: Query, schema: SchemaInfo, report: Reporter) -> N
                     *where,
                     f"min_rows names unknown table {table!r}{did_you_mean(table, schema.tables)}",
                 )
+
+
+def _servable_indexes(query: Query, schema: SchemaInfo) -> set[str]:
+    """The indexes an expectation of ``query`` could be met by, to suggest from: those on the tables it reads.
+    A partition's own index counts only when the query reads that partition (read through the parent, a plan
+    names an attached one under the parent's index); when the tables are unknown, every index but a partition's.
+    """
+    parsed = parse(query.sql)
+    tables = {t for s in parsed.statements for t in _tables_read(s, schema)} if isinstance(parsed, Parsed) else set()
+    if tables:
+        return {i.name for i in schema.indexes.values() if i.table in tables}
+    partitions = {key for key, relation in schema.relations.items() if relation.parent}
+    return {i.name for i in schema.indexes.values() if i.table not in partitions}
+
+
+def _tables_read(statement: exp.Expression, schema: SchemaInfo) -> Iterator[str]:
+    for table in statement.find_all(exp.Table):
+        if isinstance(table.this, exp.Identifier) and (key := schema.resolve(table.name, table.db)):
+            yield key
 
 
 def _check_strategy_indexes(expectation: IndexExpectation, schema: SchemaInfo, report: Reporter) -> None:
@@ -361,6 +401,9 @@ def _check_draw_sql(param: ParamSpec, schema: SchemaInfo, report: Reporter) -> N
     for _, message in problems:
         report.at_line("bad_placeholder", *where, f"draw sql of {param.name!r}: {message}")
     parsed = parse(param.sql)
+    if isinstance(parsed, BadEscape):
+        report.at_line("bad_escape", *where, f"draw sql of {param.name!r}: {parsed.message}")
+        return
     if isinstance(parsed, tuple):
         report.at_line("parse_error", *where, f"draw sql of {param.name!r}: {parsed[1]}")
         return

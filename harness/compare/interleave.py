@@ -52,6 +52,7 @@ class Accumulated:
     work: Work | None = None  # summed over the rounds' slices (each a pg_stat_statements delta of its own)
     draw_plans: list[str] = field(default_factory=list)  # plan-shape fingerprint per timed draw, in draw order
     plan_shapes: dict[str, list[str]] = field(default_factory=dict)
+    slices: list[int] = field(default_factory=list)  # samples per round: the gate's unit of independence
 
 
 Block = tuple[Arm, Query]
@@ -71,10 +72,11 @@ def rotated(names: Sequence[str], round_index: int) -> list[str]:
     return [*names[shift:], *names[:shift]]
 
 
-def shuffled(names: Sequence[str], seed: int, *keys: int) -> list[str]:
-    """A seeded random order of ``names`` for ``keys`` (a round, a query): the same for the same seed and keys."""
-    rng = np.random.default_rng([seed, *keys])
-    return [names[i] for i in rng.permutation(len(names))]
+def balanced(pair: Sequence[str], round_index: int, rounds: int, seed: int, *keys: int) -> list[str]:
+    """The two sides' order in round ``round_index``: each goes first in half the rounds (ABBA-balanced; one
+    more for the first side when ``rounds`` is odd), which rounds is seeded by ``keys`` (a query)."""
+    firsts = np.random.default_rng([seed, *keys]).permutation([r % 2 for r in range(rounds)])
+    return list(pair) if firsts[round_index] == 0 else list(reversed(pair))
 
 
 def round_slices(iterations: int, rounds: int) -> list[range]:
@@ -100,8 +102,12 @@ def measure_rounds(
     enter: Callable[[Arm], None] = lambda arm: None,
     measured: Callable[[int, int, str, str], None] = lambda done, total, query, arm: None,
     round_done: Callable[[], None] = lambda: None,
+    active: Callable[[str], bool] = lambda query: True,
 ) -> None:
     """Measure every (arm, query) block of ``schedule(r)`` for each round r, into ``acc[query, arm]``.
+
+    A query for which ``active`` turns False (a sequential comparison settled it, or a time cap) is skipped
+    from then on, on every arm alike, so its arms keep the same rounds.
 
     ``enter(arm)`` runs at the start of each round for the first block of every arm and whenever the
     arm changes, before its warm-up (where a strategy comparison rebuilds that arm's indexes). The queries run
@@ -112,6 +118,8 @@ def measure_rounds(
     for timed, blocks in zip(round_slices(iterations, rounds), plans, strict=True):
         previous: str | None = None
         for arm, query in blocks:
+            if not active(query.name):
+                continue
             if arm.name != previous:
                 enter(arm)
                 previous = arm.name
@@ -144,6 +152,7 @@ def measure_slice(
         access.reader_dsn, query, param_sets, options, query.budget_ms, row_counts, admin_dsn=access.admin_dsn
     )
     acc.samples += measured.samples_ms
+    acc.slices.append(len(measured.samples_ms))
     acc.plan = acc.plan or measured.plan
     acc.first = acc.first or measured
     acc.error = measured.error

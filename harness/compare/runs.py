@@ -88,6 +88,8 @@ class Design:
     test: str  # the statistical test behind the timing verdict
     family_alpha: float | None  # the false-alarm rate controlled over the whole catalog, when there is one
     wall_s: float = 0.0
+    looks: tuple[int, ...] = ()  # rounds after which a query could stop (sequential); () fixed design
+    stopped: tuple[tuple[str, str], ...] = ()  # (query, why) measured fewer rounds: settled early, or cut short
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class RunComparison:
     warnings: tuple[str, ...]
     kind: str = "runs"  # "catalogs" for an interleaved A/B of two catalog versions (``design`` says how)
     design: Design | None = None
+    unchanged: tuple[tuple[str, str], ...] = ()  # (query, why) the A/B did not measure: nothing that decides it changed
 
     @property
     def regressions(self) -> list[QueryDelta]:
@@ -164,6 +167,8 @@ def compare_runs(
     floor_ms: float = DEFAULT_FLOOR_MS,
     separate_runs_budget_share: float = DEFAULT_SEPARATE_RUNS_BUDGET_SHARE,
     interleaved: bool = False,
+    *,
+    gate: GateOptions | None = None,
 ) -> RunComparison:
     """Compare a candidate run against a baseline; InputError when the fingerprints differ (unless allowed).
 
@@ -171,8 +176,9 @@ def compare_runs(
     timed the same draws, Holm-corrected across the catalog at ``alpha``. The runs were measured separately,
     so a time-only change (same work, same plan) fails only beyond ``separate_runs_budget_share`` of the
     budget, unless ``interleaved`` (the two runs are the sides of one A/B job, sharing the machine's noise).
+    ``gate``, when given, holds every threshold instead of the separate keywords (the A/B mode's, with its looks).
     """
-    gate = GateOptions(
+    gate = gate or GateOptions(
         max_regression,
         max_work_regression,
         alpha,
@@ -243,6 +249,7 @@ def saved_side(query: SavedQuery) -> Side:
         plan=query.plan,
         draw_plans=query.draw_plans,
         draws_digest=query.draws_digest,
+        slices=query.slices,
         budget_ms=query.budget_ms,
         error=query.error,
     )

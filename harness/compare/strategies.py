@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from harness.cache import warm_cache
+from harness.capabilities import capabilities
 from harness.catalog import Query
 from harness.compare.interleave import Accumulated, Arm, CompareProgress, checkpoint, measure_rounds, rotated
 from harness.compare.write_cost import DEFAULT_WRITE_ROWS, DEFAULT_WRITE_TRIALS, insert_throughput, quote_ident
@@ -34,7 +35,6 @@ from harness.roles import Access, measuring_warning
 from harness.seed import switch_strategy
 from harness.stats import Comparison, Summary, compare_samples, summarize
 from harness.strategies import StrategyApplied, load_strategy
-from harness.work import ensure_pg_stat_statements
 from harness.workload import Workload, incomplete_reason, now_iso
 
 DEFAULT_ROUNDS = 3
@@ -218,14 +218,17 @@ def _compare(
     manifest = workload.prepare(progress.message)
     if manifest is None:
         raise InputError(
-            "strategies can only be compared on data seeded by harness: run harness seed, or drop --no-seed"
+            "strategies can only be compared on data seeded by harness (the comparison drops and rebuilds "
+            "indexes, which it never does to a database it did not seed): run harness seed into a database of "
+            "its own, or compare catalog versions on your data with --no-seed --base-queries DIR / --base-ref REF"
         )
     started_at = now_iso()
     environment = workload.environment(manifest)
     warning = measuring_warning(access)
     if warning:
         progress.message(f"warning: {warning}")
-    ensure_pg_stat_statements(dsn)  # else every measurement adds EXPLAIN ANALYZEs for its work metrics
+    for note in capabilities(dsn).notes():  # e.g. no pg_stat_statements: work from EXPLAIN instead
+        progress.message(note)
     iterations, warmup, rounds = options.iterations, options.warmup, options.rounds
     draws = workload.draws(manifest, warmup + iterations, access.reader_dsn)  # the user's SQL: as the reader
     empty = StrategyComparison(
@@ -300,7 +303,7 @@ class _Session:
         with connect(self.dsn) as conn:
             self.index_bytes[name] = _index_bytes(conn, applied.created)
             checkpoint(conn)
-        warm_cache(self.dsn, vacuum_new=True)  # every strategy's timings start from the same stated state
+        warm_cache(self.dsn)  # every strategy's timings start from the same stated state
 
     def measure_rounds(
         self,

@@ -138,6 +138,7 @@ def _runs_json(c: RunComparison) -> dict[str, Any]:
         ],
         "only_in_base": list(c.only_in_base),
         "only_in_candidate": list(c.only_in_cand),
+        "unchanged": [{"query": name, "why": why} for name, why in c.unchanged],
         "design": asdict(c.design) if c.design else None,
     }
 
@@ -161,7 +162,7 @@ def headlines(c: RunComparison) -> list[str]:
     lines += [f"reported: {q.name}: {n}" for q in c.queries if not q.regressed for n in q.decision.notes]
     lines += [f"improvement: {q.headline()}" for q in c.improvements]
     if not lines:
-        lines.append(f"no query got significantly slower or faster ({len(c.queries)} compared)")
+        lines.append(f"no query got slower or faster beyond the thresholds ({len(c.queries)} compared)")
     return lines
 
 
@@ -223,11 +224,10 @@ def _runs_table(c: RunComparison) -> Table:
     for q in c.queries:
         d = q.decision
         t = d.timing
-        test = (
-            "–"
-            if t is None
-            else f"ratio {t.ratio:.2f}, Holm p={format_p(t.p_slower_holm)} ({'paired' if t.paired else 'unpaired'})"
-        )
+        test = "–"
+        if t is not None:  # the one-sided test in the ratio's direction: a faster query shows p of "faster"
+            p = t.p_faster_holm if t.ratio < 1.0 else t.p_slower_holm
+            test = f"ratio {t.ratio:.2f}, Holm p={format_p(p)} ({'paired' if t.paired else 'unpaired'})"
         status = {"fail": "FAIL", "warn": "warn", "pass": "pass"}[d.status]
         rows.append([
             q.name,
@@ -235,10 +235,17 @@ def _runs_table(c: RunComparison) -> Table:
             _p95_cell(q),
             _buffers_cell(q),
             test,
-            f"{status}: {d.timing_verdict}",
+            f"{status}: {_timing_cell(d)}",
             "; ".join(map(str, q.plan_changes)) or "same plan",
         ])  # fmt: skip
     return headers, rows
+
+
+def _timing_cell(d: Any) -> str:
+    """The timing verdict; a significant speed-up that does not clear the thresholds is not claimed."""
+    if d.timing_verdict == "faster" and not d.improved:
+        return "faster, within the thresholds (not claimed)"
+    return str(d.timing_verdict)
 
 
 def _arrow(base: float | None, cand: float | None) -> str:
@@ -329,6 +336,7 @@ def _only_in(c: RunComparison) -> list[str]:
         lines.append(f"{removed}only in base (not compared): {', '.join(c.only_in_base)}")
     if c.only_in_cand:
         lines.append(f"{added}only in candidate (not compared): {', '.join(c.only_in_cand)}")
+    lines += [f"unchanged: not measured: {name}: {why}" for name, why in c.unchanged]
     return lines
 
 
@@ -342,13 +350,16 @@ def design_lines(c: RunComparison) -> list[str]:
         paired += f" (unpaired, different parameters: {', '.join(d.unpaired)})"
     alpha = f"family-wise α = {d.family_alpha:g} over the catalog" if d.family_alpha is not None else (
         "no family-wise control")  # fmt: skip
-    return [
+    lines = [
         f"design: base {d.base} vs candidate {d.candidate}, interleaved on one server with the same data and draws",
-        f"design: {d.rounds} rounds, n = {d.iterations} timed runs per query and side, {d.warmup} warm-up runs "
-        f"per round; order {d.order}",
+        f"design: up to {d.rounds} rounds, n = {d.iterations} timed runs per query and side, {d.warmup} warm-up "
+        f"runs per round; order {d.order}",
         f"design: indexes: {d.indexes}",
         f"design: {paired}; test: {d.test}; {alpha}; wall time {d.wall_s:.1f} s",
     ]
+    if d.stopped:
+        lines.append("design: measured fewer rounds: " + "; ".join(f"{name} ({why})" for name, why in d.stopped))
+    return lines
 
 
 def render_what_if_text(results: Sequence[WhatIf]) -> str:

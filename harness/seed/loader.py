@@ -2,6 +2,12 @@
 
 One transaction makes re-seeding atomic: an interrupted seed leaves the previous data (and manifest)
 exactly as it was. Creating the tables in that transaction also lets COPY skip WAL and freeze rows.
+
+The seed also does the maintenance a measurement must never do (a run commits nothing): it creates the
+extensions the measurements use (pg_stat_statements, pg_prewarm) when the server ships them, and vacuums
+the new tables, still under the data lock. Otherwise autovacuum does it between two runs, and its new
+visibility map, hint bits and page counts change both the buffers a query touches and, through the
+planner's size estimates, the plan some draws get.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from pathlib import Path
 import psycopg
 
 from harness import __version__, paths
+from harness.capabilities import forget
 from harness.config import Tier, load_tier
 from harness.db import connect
 from harness.errors import DatabaseError, UnsafeOperation
-from harness.locks import lock_for_change
+from harness.extensions import create_extensions
+from harness.locks import exclusively, lock_for_change
 from harness.seed.binary_copy import CHUNK_ROWS, HEADER, TRAILER
 from harness.seed.generate import GENERATOR_VERSION, TableData
 from harness.seed.manifest import (
@@ -32,7 +40,7 @@ from harness.seed.manifest import (
     write_manifest,
 )
 from harness.seed.pipeline import EncodedTables
-from harness.strategies import apply_strategy, load_strategy, managed_index_names, secondary_indexes
+from harness.strategies import Strategy, apply_strategy, load_strategy, managed_index_names, secondary_indexes
 
 TABLES = ["users", "courses", "lessons", "enrollments", "user_progress", "behavior_logs", "points_ledger"]
 
@@ -62,10 +70,29 @@ def seed(
     scenarios = scenarios or paths.scenarios_dir()
     tier = tier if isinstance(tier, Tier) else load_tier(tier, scenarios / "tiers")
     chosen = load_strategy(strategy, scenarios / "strategies")
-    schema_sql = (scenarios / "schema.sql").read_text()
-    constraints_sql = (scenarios / "constraints.sql").read_text()
+    with exclusively(dsn, f"seed tier {tier.name}"):  # until the new tables are vacuumed
+        manifest = _load(dsn, tier, seed, chosen, force, on_progress, scenarios)
+        with connect(dsn, application_name="harness seed") as conn:
+            for table in TABLES:
+                conn.execute(f"VACUUM {table}")
+    forget(dsn)  # the extensions may be new
+    return manifest
+
+
+def _load(
+    dsn: str,
+    tier: Tier,
+    seed: int,
+    chosen: Strategy,
+    force: bool,
+    on_progress: ProgressCallback | None,
+    scenarios: Path,
+) -> Manifest:
+    """The one transaction: replace the tables, load, index, ANALYZE, write the manifest."""
     durations: dict[str, float] = {}
     started = time.perf_counter()
+    schema_sql = (scenarios / "schema.sql").read_text()
+    constraints_sql = (scenarios / "constraints.sql").read_text()
     with connect(dsn, autocommit=False) as conn:
         try:
             conn.execute("SET LOCAL statement_timeout = 0")
@@ -73,6 +100,7 @@ def seed(
             lock_for_change(conn, f"seed tier {tier.name}")  # one seed at a time, never under a measurement
             previous = read_manifest(conn)
             refuse_foreign_tables(conn, previous, force)
+            create_extensions(conn)
             kept = user_indexes(conn, TABLES, scenarios / "strategies", previous.indexes if previous else [])
             try:
                 conn.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES))
@@ -204,25 +232,29 @@ def recreate_user_indexes(conn: psycopg.Connection, indexes: list[tuple[str, str
 
 
 def refuse_foreign_tables(conn: psycopg.Connection, manifest: Manifest | None, force: bool) -> None:
-    """Refuse to write into a database holding tables the harness did not create, unless forced."""
-    present = [
-        r[0]
-        for r in conn.execute(
-            # Tables, views and foreign tables, except those an extension owns (pg_stat_statements' views).
-            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT EXISTS (SELECT 1 FROM pg_depend d "
-            "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1"
-        ).fetchall()
-    ]
+    """Refuse to write into a database holding tables (or views …) the harness did not create, unless forced."""
+    present = conn.execute(
+        # Tables, views and foreign tables, except those an extension owns (pg_stat_statements' views).
+        "SELECT c.relname, c.relkind FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT EXISTS (SELECT 1 FROM pg_depend d "
+        "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1"
+    ).fetchall()
     ours = set(manifest.tables if manifest else []) | {MANIFEST_TABLE}
-    foreign = [t for t in present if t not in ours]
+    foreign = [(name, kind) for name, kind in present if name not in ours]
     if foreign and not force:
-        clash = [t for t in foreign if t in TABLES]
+        clash = [name for name, _ in foreign if name in TABLES]
         detail = f" (would replace: {', '.join(clash)})" if clash else ""
+        kinds = {"r": "tables", "p": "tables", "v": "views", "m": "materialized views", "f": "foreign tables"}
+        listed = {kind: [n for n, k in foreign if kinds[k] == kind] for kind in dict.fromkeys(kinds.values())}
+        held = "; ".join(f"{kind} {_names(names)}" for kind, names in listed.items() if names)
         raise UnsafeOperation(
-            f"database holds tables the harness did not create: {', '.join(foreign[:10])}"
-            f"{' …' if len(foreign) > 10 else ''}{detail}; use an empty database, or pass --force"
+            f"database holds objects the harness did not create ({held}){detail}; seeding would write into it: "
+            "use an empty database, measure your data as it is with --no-seed, or pass --force"
         )
+
+
+def _names(names: list[str], shown: int = 10) -> str:
+    return ", ".join(names[:shown]) + (" …" if len(names) > shown else "")
 
 
 def verify(dsn: str) -> VerifyResult:

@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from harness.anchor import configured_anchor
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -63,9 +65,12 @@ class Manifest:
         return cls(**{k: v for k, v in document.items() if k in known})
 
 
-def anchor_of(manifest: Manifest | None) -> dt.datetime:
-    """The data's anchor, which every draw counts back from: the manifest's, now (UTC) for unseeded data."""
-    return manifest.anchor if manifest else dt.datetime.now(dt.UTC)
+def anchor_of(manifest: Manifest | None, conn: psycopg.Connection | None = None) -> dt.datetime:
+    """The data's anchor, which every draw counts back from: the manifest's; for unseeded data the project
+    config's (``harness.anchor``; a column's max is read through ``conn``), else now (UTC)."""
+    if manifest is not None:
+        return manifest.anchor
+    return configured_anchor(conn) or dt.datetime.now(dt.UTC)
 
 
 def manifest_exists(conn: psycopg.Connection) -> bool:
