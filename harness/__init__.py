@@ -12,7 +12,7 @@ The Python API is one call per command, taking the command's options as keyword 
 
 Names are imported on first use: ``import harness`` stays cheap for the pytest plugin (loaded in every
 pytest session) and lets Locust's gevent patch come before psycopg is imported. ``harness.run``,
-``harness.seed``, … are always these functions; their modules are imported by name
+``harness.seed``, ``harness.grow``, … are always these functions; their modules are imported by name
 (``from harness.run import RunOptions``).
 """
 
@@ -29,7 +29,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+source"
 
-_FUNCTIONS = ("init", "seed", "check", "run", "compare", "load")
+_FUNCTIONS = ("init", "seed", "check", "run", "compare", "load", "grow")
 _WHERE = {
     **{name: "harness.api" for name in _FUNCTIONS},
     "Workload": "harness.workload",
@@ -40,6 +40,9 @@ _WHERE = {
     "QueryResult": "harness.results",
     "SavedRun": "harness.results",
     "load_run": "harness.results",
+    "GrowOptions": "harness.grow",
+    "GrowProgress": "harness.grow",
+    "GrowResult": "harness.growth_analysis",
     "LoadOptions": "harness.load.results",
     "LoadResult": "harness.load.results",
     "LoadProgress": "harness.load.runner",

@@ -13,6 +13,7 @@ subclasses carrying the exit code the CLI would use.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -34,6 +35,10 @@ from harness.compare import (
 from harness.config import load_tier
 from harness.errors import InputError
 from harness.gate import DEFAULT_ALPHA, DEFAULT_FLOOR_MS, DEFAULT_MAX_REGRESSION, DEFAULT_MAX_WORK_REGRESSION
+from harness.grow import GrowOptions, GrowProgress, parse_target_rows
+from harness.grow import grow as grow_tiers
+from harness.grow import validate as validate_grow
+from harness.growth_analysis import GrowResult
 from harness.load.arrivals import parse_arrival, parse_latency_limit, parse_rate
 from harness.load.results import LoadOptions, LoadResult, Role
 from harness.load.runner import LoadProgress, parse_duration, run_load, validate
@@ -73,8 +78,12 @@ def seed(
     dsn: str | None = None,
     pg_bin: str | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    on_phase: Callable[[str, float], None] | None = None,
 ) -> Manifest | VerifyResult:
-    """Seed ``tier`` deterministically (the manifest), or with ``verify`` recompute its checksum instead."""
+    """Seed ``tier`` deterministically (the manifest), or with ``verify`` recompute its checksum instead.
+
+    ``on_phase(name, seconds)`` hears the phases around the seed itself (``SEED_PHASES``: the database made
+    ready, the seed, the release), which the manifest's own durations do not cover."""
     if verify:
         with _database(dsn, pg_bin) as (target, _, _):
             result = verify_seed(target)
@@ -86,8 +95,19 @@ def seed(
         return result
     chosen = load_tier(tier)
     load_strategy(strategy)
+    phase = on_phase or (lambda name, seconds: None)
+    started = time.perf_counter()
     with _database(dsn, pg_bin) as (target, _, _):
-        return seed_data(target, chosen, seed, strategy, force=force, on_progress=on_progress)
+        phase(SEED_PHASES[0], time.perf_counter() - started)
+        started = time.perf_counter()
+        manifest = seed_data(target, chosen, seed, strategy, force=force, on_progress=on_progress)
+        phase(SEED_PHASES[1], time.perf_counter() - started)
+        started = time.perf_counter()
+    phase(SEED_PHASES[2], time.perf_counter() - started)
+    return manifest
+
+
+SEED_PHASES = ("database ready", "seed", "release")  # server start (if needed) · the seed and its commit · stop
 
 
 def check(
@@ -164,6 +184,44 @@ def run(
     selected_catalog(options)  # bad input is reported before a server starts
     with _database(dsn, pg_bin, read_role) as (target, label, access):
         return run_options(target, options, progress, label, access=access)
+
+
+def grow(
+    *,
+    tiers: str | Sequence[str] = ("test", "dev"),
+    strategy: str | None = None,
+    target_rows: str | tuple[str, float] | None = None,
+    target_tier: str | None = None,
+    seed: int = 42,
+    queries_dir: Path | None = None,
+    only: Sequence[str] = (),
+    iterations: int = DEFAULT_ITERATIONS,
+    warmup: int = DEFAULT_WARMUP,
+    budget_ms: float | None = None,
+    force: bool = False,
+    reports_dir: Path | None = None,
+    run_id: str | None = None,
+    read_role: str | None = None,
+    dsn: str | None = None,
+    pg_bin: str | None = None,
+    progress: GrowProgress | None = None,
+) -> GrowResult:
+    """Measure the catalog at each of ``tiers`` (``"test,dev,demo"`` or a list), fit each query's cost against
+    its driving table's rows and forecast where p95 crosses its budget (``harness grow``); ``target_rows``
+    (``"TABLE=N"``) or ``target_tier`` is the size a crossing below fails. Reports go to ``reports_dir``/<id>/."""
+    names = [n.strip() for n in tiers.split(",")] if isinstance(tiers, str) else list(tiers)
+    measured = RunOptions(strategy=strategy, seed=seed, queries_dir=queries_dir, only=tuple(only), budget_ms=budget_ms,
+                          measure=MeasureOptions(iterations=iterations, warmup=warmup), force=force,
+                          reports_dir=reports_dir, run_id=run_id)  # fmt: skip
+    options = GrowOptions(
+        tiers=tuple(n for n in names if n),
+        target_rows=parse_target_rows(target_rows) if isinstance(target_rows, str) else target_rows,
+        target_tier=target_tier,
+        run=measured,
+    )
+    validate_grow(options)  # bad input is reported before a server starts
+    with _database(dsn, pg_bin, read_role) as (target, label, access):
+        return grow_tiers(target, options, progress, label, access=access)
 
 
 def load(

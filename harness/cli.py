@@ -241,8 +241,11 @@ def init_command(directory: Path | None, force: bool) -> int:
 @click.option("--strategy", default="baseline", show_default=True, help="Index strategy to build.")
 @click.option("--force", is_flag=True, help="Write even into a database holding tables harness did not create.")
 @click.option("--verify", is_flag=True, help="Only recompute the checksum of the seeded data and compare.")
+@click.option("--verbose", is_flag=True, help="Print where the time went, phase by phase.")
 @database_options
-def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify: bool, session: Session) -> int:
+def seed_command(
+    tier: str, seed_value: int, strategy: str, force: bool, verify: bool, verbose: bool, session: Session
+) -> int:
     """Seed a tier deterministically (replacing the harness's tables atomically)."""
     from harness import api
     from harness.config import load_tier
@@ -257,10 +260,12 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
         return 0 if result.intact else 1
     load_tier(tier)  # bad names and files are reported before the progress display starts
     load_strategy(strategy)
+    phases: dict[str, float] = {}
     with _table_progress() as on_progress:
-        manifest = api.seed(
-            tier=tier, seed=seed_value, strategy=strategy, force=force, on_progress=on_progress, **where
-        )
+        manifest = api.seed(tier=tier, seed=seed_value, strategy=strategy, force=force, on_progress=on_progress,
+                            on_phase=phases.__setitem__, **where)  # fmt: skip
+    if verbose:
+        _print_seed_phases(phases, manifest.durations_s)
     seconds = manifest.durations_s["total"]
     out.print(
         f"seeded tier {manifest.tier} (seed {manifest.seed}, strategy {manifest.strategy}): "
@@ -268,6 +273,25 @@ def seed_command(tier: str, seed_value: int, strategy: str, force: bool, verify:
         f"checksum {manifest.checksum[:16]}"
     )
     return 0
+
+
+def _print_seed_phases(phases: dict[str, float], inside: dict[str, float]) -> None:
+    """The phases of `harness seed` on stderr: the server's start and stop around the seed, and inside it the
+    manifest's own durations, what they leave out before them, and the commit after them."""
+    from harness.api import SEED_PHASES
+
+    ready, seed, release = (phases.get(name, 0.0) for name in SEED_PHASES)
+    listed = {name: value for name, value in inside.items() if name != "total"}
+    rows = [
+        ("database ready (server start if needed)", ready),
+        ("seed", seed),
+        ("  connect, lock, drop, schema, checksum", inside.get("total", 0.0) - sum(listed.values())),
+        *((f"  {name.replace('_', ' ')}", value) for name, value in listed.items()),
+        ("  manifest and commit", seed - inside.get("total", 0.0)),
+        ("release (server stop if started)", release),
+    ]
+    for name, value in rows:
+        err.print(f"{name:42} {value:8.3f} s", markup=False)
 
 
 @cli.group("indexes")
@@ -616,7 +640,9 @@ class _LoadDisplay:
     help="Workers the --master waits for before starting.",
 )
 @click.option("--web", is_flag=True, help="Open Locust's web UI on 127.0.0.1 (same catalog and database).")
-@click.option("--web-port", default=8089, show_default=True, type=click.IntRange(1, 65535), help="The web UI's port (--web).")
+@click.option(
+    "--web-port", default=8089, show_default=True, type=click.IntRange(1, 65535), help="The web UI's port (--web)."
+)
 @click.option(
     "--param-pool",
     default=0,
@@ -952,6 +978,98 @@ def compare_command(
         return 0
     out.print(render_compare_text(result), markup=False)
     return result.exit_code
+
+
+@cli.command("grow")
+@click.option(
+    "--tiers", default="test,dev", show_default=True, help="Tiers to measure, smallest first (names or files)."
+)
+@click.option("--strategy", help="Index strategy at every tier (default: the seeded one; baseline when seeding).")
+@click.option(
+    "--target-rows", metavar="TABLE=N", help="Fail a query forecast to cross its budget below N rows of TABLE."
+)
+@click.option("--target-tier", metavar="TIER", help="Fail a query forecast to cross its budget below this tier's size.")
+@click.option("--seed", "seed_value", default=42, show_default=True, type=int, help="Data and parameter seed.")
+@click.option("--queries", "queries_dir", type=click.Path(path_type=Path), help="Query catalog directory.")
+@click.option("--only", multiple=True, callback=_split_names, help="Only this query (repeatable, or a,b).")
+@click.option(
+    "--iterations", default=30, show_default=True, type=click.IntRange(min=2), help="Timed runs per query and tier."
+)
+@click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed runs first.")
+@click.option(
+    "--budget",
+    "budget_ms",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET_MS),
+    help="p95 budget in ms for every query.",
+)
+@click.option("--force", is_flag=True, help="Seed even into a database holding tables harness did not create.")
+@click.option("--reports-dir", type=click.Path(path_type=Path), help="Parent folder of reports/grow-<id>/.")
+@click.option("--run-id", callback=lambda ctx, param, value: _safe_run_id(value), help="Report folder name.")
+@read_role_option
+@database_options
+def grow_command(
+    tiers: str,
+    strategy: str | None,
+    target_rows: str | None,
+    target_tier: str | None,
+    seed_value: int,
+    queries_dir: Path | None,
+    only: tuple[str, ...],
+    iterations: int,
+    warmup: int,
+    budget_ms: float | None,
+    force: bool,
+    reports_dir: Path | None,
+    run_id: str | None,
+    read_role: str | None,
+    session: Session,
+) -> int:
+    """Measure every query at each tier, fit p95 and buffers against rows per plan regime, forecast where p95
+    crosses its budget (extrapolated), and fail on a crossing below --target-rows / --target-tier."""
+    from harness import api, paths
+    from harness.grow import GrowProgress
+    from harness.workload import run_id as new_run_id
+
+    reports_dir = reports_dir or paths.reports_dir()
+    run_id = new_run_id(run_id, prefix="grow-")
+    display = _RunDisplay()
+    try:
+        result = api.grow(
+            tiers=tiers,
+            strategy=strategy,
+            target_rows=target_rows,
+            target_tier=target_tier,
+            seed=seed_value,
+            queries_dir=queries_dir,
+            only=only,
+            iterations=iterations,
+            warmup=warmup,
+            budget_ms=budget_ms,
+            force=force,
+            reports_dir=reports_dir,
+            run_id=run_id,
+            read_role=read_role,
+            dsn=session.dsn_option,
+            pg_bin=session.pg_bin,
+            progress=GrowProgress(
+                tier_started=lambda i, n, name: err.print(f"tier {i + 1}/{n}: {name}", markup=False),
+                run=display.progress(),
+            ),
+        )
+    finally:
+        display.close()
+        if (reports_dir / run_id).is_dir():
+            err.print(f"reports: {reports_dir / run_id}")
+    from harness.report.grow import render_grow_text
+
+    out.print(render_grow_text(result), markup=False)
+    if result.failed:
+        for text in (text for q in result.failed for text in q.failures):
+            out.print(f"FAIL: {text}", markup=False)
+        return 1
+    gate = f"target {result.target.label}" if result.target else "no target given"
+    out.print(f"PASS: {len(result.queries)} queries ({gate})")
+    return 0
 
 
 @cli.command("import-benchmark")

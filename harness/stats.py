@@ -119,6 +119,18 @@ def summarize(samples_ms: Sequence[float]) -> Summary:
     )
 
 
+def percentile_log_se(
+    samples_ms: Sequence[float], q: float = 95.0, seed: int = 0, resamples: int = DEFAULT_RESAMPLES
+) -> float:
+    """The standard error of ln(q-th percentile), from a seeded bootstrap: how much one tier's p95 can be
+    trusted when a growth fit weighs it (``harness.growth``). 0 for a single sample."""
+    x = _as_array(samples_ms)
+    if x.size < 2 or x.min() <= 0:
+        return 0.0
+    boot = _bootstrap_percentile(x, q, np.random.default_rng(seed), resamples)
+    return float(np.log(boot).std(ddof=1))
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Candidate vs baseline on one statistic: ``ratio`` = candidate / baseline, with its bootstrap CI.

@@ -142,9 +142,10 @@ LIBRARY_CALLS = {
     "run": "run",
     "compare": "compare",
     "load": "load",
+    "grow": "grow",
 }
-# Options that only concern the terminal, not the library call (none today beyond --help / --debug).
-CLI_ONLY = {"help", "debug"}
+# Options that only concern the terminal, not the library call (seed's --verbose prints its on_phase).
+CLI_ONLY = {"help", "debug", "verbose"}
 # Click destinations named apart from their keyword (``seed`` is also the command's module name there).
 KEYWORD_OF = {"seed_value": "seed"}
 

@@ -451,3 +451,14 @@ def test_seed_whose_connection_dies_keeps_the_previous_data(fresh_dsn: str) -> N
 def test_tier_object_and_name_seed_alike(new_database: Callable[[], str]) -> None:
     tier: Tier = load_tier("test")
     assert seed(new_database(), tier).checksum == seed(new_database(), "test").checksum
+
+
+def test_verbose_seed_prints_where_the_time_went(fresh_dsn: str) -> None:
+    done = run_harness("seed", "--tier", "test", "--verbose", "--dsn", fresh_dsn)
+    assert done.returncode == 0, done.stdout + done.stderr
+    phases = {line.rsplit(None, 2)[0].strip(): float(line.split()[-2]) for line in done.stderr.splitlines()
+              if line.endswith(" s") and not line.startswith(("━", " ━"))}  # fmt: skip
+    inside = ("connect, lock, drop, schema, checksum", "generate and copy", "keys and constraints", "indexes",
+              "analyze", "manifest and commit")  # fmt: skip
+    assert set(inside) | {"database ready (server start if needed)", "seed"} <= set(phases), done.stderr
+    assert sum(phases[name] for name in inside) == pytest.approx(phases["seed"], abs=0.005)
