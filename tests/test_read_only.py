@@ -10,16 +10,25 @@ command the large objects, sequences, roles, settings file and data are what the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from conftest import wait_for
-from test_safety import ALLOW, COMMANDS, Cluster, catalog, cluster, harness, launch, measuring_lock_held, state
+from test_safety import (
+    ALLOW,
+    COMMANDS,
+    Cluster,
+    catalog,
+    cluster,
+    harness,
+    launch,
+    measuring_lock_held,
+    run_plugin,
+    state,
+)
 
 from harness.catalog import load_query
 from harness.measure import MeasureOptions, measure_query
@@ -87,17 +96,7 @@ def test_the_read_only_flip_creates_nothing_under_the_pytest_plugin(
     cluster: Cluster, sequence: str, untouched: None, tmp_path: Path
 ) -> None:
     queries = catalog(tmp_path / "q", FLIP, ALLOW)
-    env = {**os.environ, **cluster.env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    plugins = ["-p", "pytest_benchmark.plugin", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", *plugins, "-q", "--harness-tier", "test", "--harness-queries", str(queries)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    done = run_plugin(cluster, tmp_path, queries)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -661,22 +661,30 @@ def test_check_live_prepares_one_statement_only(cluster: Cluster, unchanged: Non
     assert "cannot insert multiple commands" in done.stdout
 
 
+def run_plugin(cluster: Cluster, cwd: Path, queries: Path) -> subprocess.CompletedProcess[str]:
+    """The catalog in ``queries`` measured by the pytest plugin, as a user's test suite would run it."""
+    env = {**os.environ, **cluster.env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    plugins = ["-p", "pytest_benchmark.plugin", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *plugins,
+        "-q",
+        "--harness-tier",
+        "test",
+        "--harness-queries",
+        str(queries),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=300, check=False)
+
+
 @pytest.mark.parametrize("header", ["", ALLOW])
 def test_the_pytest_plugin_refuses_or_cannot_run_a_second_statement(
     cluster: Cluster, unchanged: None, tmp_path: Path, header: str
 ) -> None:
     queries = catalog(tmp_path / "q", MULTI, header)
-    env = {**os.environ, **cluster.env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    plugins = ["-p", "pytest_benchmark.plugin", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider"]
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", *plugins, "-q", "--harness-tier", "test", "--harness-queries", str(queries)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    done = run_plugin(cluster, tmp_path, queries)
     output = done.stdout + done.stderr
     if header:  # allowed past the parser: the server refuses the second statement
         assert done.returncode == 1 and "cannot insert multiple commands" in output, output
